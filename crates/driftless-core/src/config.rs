@@ -1,0 +1,286 @@
+//! The driftless config file (`/etc/driftless/driftless.yaml`): which repos exist and how to reach them.
+//!
+//! Unknown keys are rejected, and every parse error names the file, line and column, because a
+//! typo in a key must not silently turn a feature off on a server.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Where the config lives when neither `--config` nor `DRIFTLESS_CONFIG` says otherwise.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/driftless/driftless.yaml";
+
+/// The branch synced when a repo entry names none.
+pub const DEFAULT_BRANCH: &str = "main";
+
+/// The whole config file.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where state lives; `$STATE_DIRECTORY` and `--state-dir` take precedence.
+    pub state_dir: Option<PathBuf>,
+    /// A node_exporter textfile-collector directory; each tool writes its `.prom` file there.
+    pub metrics_dir: Option<PathBuf>,
+    /// The repos, keyed by the name systemd passes as the unit instance (`sync-repo@NAME`).
+    #[serde(default)]
+    pub repos: BTreeMap<String, RepoConfig>,
+    /// The file this config was read from, if any.
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+}
+
+/// One repo entry, `repos.NAME` in the file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepoConfig {
+    /// The checkout on this host.
+    pub path: PathBuf,
+    /// The URL to fetch from; the checkout's `origin` when unset.
+    pub remote: Option<String>,
+    /// The branch to follow; [`DEFAULT_BRANCH`] when unset.
+    pub branch: Option<String>,
+}
+
+impl RepoConfig {
+    /// The branch to follow.
+    pub fn branch(&self) -> &str {
+        self.branch.as_deref().unwrap_or(DEFAULT_BRANCH)
+    }
+}
+
+/// Why the config could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read config {path}: {source}", path = path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}", path = path.display())]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{path}: {message}", path = path.display())]
+    Invalid { path: PathBuf, message: String },
+    #[error("no repo named `{name}` in {path}; configured: {known}", path = path.display())]
+    UnknownRepo {
+        name: String,
+        path: PathBuf,
+        known: String,
+    },
+}
+
+impl Config {
+    /// Load the config named on the command line or in `DRIFTLESS_CONFIG` (`explicit`), which must
+    /// exist, or else the default file, which may be absent: then the config is empty and tools
+    /// still work on a checkout path given as argument.
+    pub fn load(explicit: Option<&Path>) -> Result<Config, Error> {
+        match explicit {
+            Some(path) => Self::from_file(path),
+            None => {
+                let path = Path::new(DEFAULT_CONFIG_PATH);
+                match std::fs::metadata(path) {
+                    Ok(_) => Self::from_file(path),
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+                    Err(source) => Err(Error::Read {
+                        path: path.to_owned(),
+                        source,
+                    }),
+                }
+            }
+        }
+    }
+
+    /// Read and validate one config file.
+    pub fn from_file(path: &Path) -> Result<Config, Error> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parse and validate config text; `path` is only used in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, Error> {
+        // An empty file (or one holding only comments) is an empty config, not an error.
+        let mut config: Config = if text
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+        {
+            Config::default()
+        } else {
+            serde_yaml::from_str(text).map_err(|err| {
+                let (line, column) = err.location().map_or((1, 1), |l| (l.line(), l.column()));
+                Error::Parse {
+                    path: path.to_owned(),
+                    line,
+                    column,
+                    message: strip_location(&err.to_string()),
+                }
+            })?
+        };
+        config.source = Some(path.to_owned());
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), Error> {
+        let invalid = |message: String| Error::Invalid {
+            path: path.to_owned(),
+            message,
+        };
+        for (name, repo) in &self.repos {
+            if !is_valid_name(name) {
+                return Err(invalid(format!(
+                    "repos.{name}: a repo name may only use letters, digits, `-`, `_` and `.` \
+                     (it becomes a systemd instance name and a directory name)"
+                )));
+            }
+            if !repo.path.is_absolute() {
+                return Err(invalid(format!(
+                    "repos.{name}.path: `{}` must be an absolute path",
+                    repo.path.display()
+                )));
+            }
+            if let Some(branch) = &repo.branch
+                && (branch.is_empty()
+                    || branch.starts_with('-')
+                    || branch.contains(char::is_whitespace))
+            {
+                return Err(invalid(format!(
+                    "repos.{name}.branch: `{branch}` is not a branch name"
+                )));
+            }
+            if repo.remote.as_deref().is_some_and(str::is_empty) {
+                return Err(invalid(format!(
+                    "repos.{name}.remote: must not be empty (leave it out to use `origin`)"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The repo entry called `name`.
+    pub fn repo(&self, name: &str) -> Result<&RepoConfig, Error> {
+        self.repos.get(name).ok_or_else(|| Error::UnknownRepo {
+            name: name.to_owned(),
+            path: self
+                .source
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH)),
+            known: if self.repos.is_empty() {
+                "none".to_owned()
+            } else {
+                self.repos
+                    .keys()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+        })
+    }
+
+    /// The name of the configured repo whose checkout is `path`, compared after resolving links.
+    pub fn repo_name_for_path(&self, path: &Path) -> Option<&str> {
+        let wanted = std::fs::canonicalize(path).ok()?;
+        self.repos
+            .iter()
+            .find(|(_, repo)| std::fs::canonicalize(&repo.path).is_ok_and(|p| p == wanted))
+            .map(|(name, _)| name.as_str())
+    }
+}
+
+/// Whether `name` can be a repo name (and so a systemd instance and a directory name).
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// serde_yaml appends " at line L column C" to its messages; we print the location up front instead.
+fn strip_location(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(pos) => message[..pos].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, Error> {
+        Config::parse(text, Path::new("/etc/driftless/driftless.yaml"))
+    }
+
+    #[test]
+    fn reads_a_full_entry_and_fills_defaults() {
+        let config = parse(
+            "metrics_dir: /var/lib/node_exporter\nrepos:\n  hub:\n    path: /srv/hub\n  lab:\n    path: /srv/lab\n    remote: https://git.example/lab.git\n    branch: prod\n",
+        )
+        .expect("valid config");
+        assert_eq!(config.repos["hub"].branch(), "main");
+        assert_eq!(config.repos["hub"].remote, None);
+        assert_eq!(config.repos["lab"].branch(), "prod");
+        assert_eq!(
+            config.metrics_dir.as_deref(),
+            Some(Path::new("/var/lib/node_exporter"))
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_line_and_column() {
+        let err = parse("repos:\n  hub:\n    path: /srv/hub\n    brnach: main\n")
+            .expect_err("typo in key");
+        let Error::Parse {
+            line,
+            column,
+            message,
+            ..
+        } = &err
+        else {
+            panic!("{err:?}")
+        };
+        assert_eq!((*line, *column), (4, 5), "{message}");
+        assert!(message.contains("brnach"), "{message}");
+        assert!(
+            err.to_string()
+                .starts_with("/etc/driftless/driftless.yaml:4:5: "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn malformed_yaml_names_its_position() {
+        let err = parse("repos:\n  hub:\n    path: [unclosed\n").expect_err("bad yaml");
+        assert!(matches!(err, Error::Parse { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn relative_paths_and_odd_names_are_invalid() {
+        assert!(matches!(
+            parse("repos:\n  hub:\n    path: srv/hub\n"),
+            Err(Error::Invalid { .. })
+        ));
+        assert!(matches!(
+            parse("repos:\n  a/b:\n    path: /srv/hub\n"),
+            Err(Error::Invalid { .. })
+        ));
+    }
+
+    #[test]
+    fn empty_file_is_an_empty_config() {
+        assert!(
+            parse("# nothing yet\n")
+                .expect("empty is fine")
+                .repos
+                .is_empty()
+        );
+    }
+}

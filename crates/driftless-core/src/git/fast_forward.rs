@@ -1,0 +1,751 @@
+//! Move a checkout from one commit to another by writing only the paths that differ.
+//!
+//! gix has no `pull` or `checkout` over an existing worktree, and checking out the whole tree
+//! would rewrite every file. So the move is done here, in an order that a crash cannot turn
+//! into lost work:
+//!
+//! 1. [`Plan::new`] diffs the two commits' trees into a list of [`Change`]s.
+//! 2. [`Plan::obstacles`] finds untracked or ignored files the update would overwrite; callers
+//!    refuse (or, with `--force`, preserve them) before anything is written.
+//! 3. [`apply`] records a journal (`.git/driftless-sync.json`), writes each changed file to a temp
+//!    name and renames it into place, writes the index, moves the branch with a compare-and-swap
+//!    on its old value (plus reflog), and removes the journal.
+//!
+//! A run killed half-way leaves the journal behind; the next run sees it and resumes: every
+//! changed path is either still the old version or already the new one (temp-and-rename makes
+//! that so), which [`Plan::verify_resumable`] checks before finishing the job.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use gix::bstr::{BStr, BString, ByteSlice};
+use gix::index::entry::Mode;
+
+use super::ObjectId;
+use super::checkout::Checkout;
+
+/// One side of a change: a blob (or link target, or submodule commit) and its mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Side {
+    /// The object id.
+    pub id: ObjectId,
+    /// The index mode (file, executable, symlink, submodule).
+    pub mode: Mode,
+}
+
+/// What happens to one path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    /// The path is new.
+    Added,
+    /// The content (or the kind: file, symlink) changes.
+    Modified,
+    /// The path goes away.
+    Deleted,
+    /// Only the executable bit flips.
+    Mode,
+}
+
+/// One path that differs between the old and new commit.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// Repo-relative path.
+    pub path: BString,
+    /// What happens to it.
+    pub kind: ChangeKind,
+    /// Before, if the path existed.
+    pub old: Option<Side>,
+    /// After, if the path still exists.
+    pub new: Option<Side>,
+}
+
+/// Something in the worktree that the update would destroy.
+#[derive(Debug, Clone)]
+pub struct Obstacle {
+    /// Repo-relative path of the file or directory in the way.
+    pub path: BString,
+    /// What it is, for the message.
+    pub what: &'static str,
+}
+
+/// The paths to change to go from `old` to `new`, and the index to write afterwards.
+pub struct Plan {
+    /// The commit the checkout is at.
+    pub old: ObjectId,
+    /// The commit it moves to.
+    pub new: ObjectId,
+    /// Changed paths, sorted.
+    pub changes: Vec<Change>,
+    new_index: gix::index::File,
+}
+
+/// Why planning or applying failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read commit {id} from the repository")]
+    Object { id: ObjectId, source: gix::Error },
+    #[error("cannot write {path}", path = path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write the index of {path}; if no other git process runs, remove {path}/.git/index.lock", path = path.display())]
+    Index { path: PathBuf, source: gix::Error },
+    #[error(
+        "branch {name} moved while syncing (expected {expected}); another process changed it, run again"
+    )]
+    RefMoved {
+        name: String,
+        expected: String,
+        source: gix::Error,
+    },
+    #[error("cannot record progress in {path}", path = path.display())]
+    Journal {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// Whether the failure is about local storage (disk full, permissions) rather than git data.
+    pub fn is_io(&self) -> bool {
+        matches!(
+            self,
+            Error::Write { .. } | Error::Index { .. } | Error::Journal { .. }
+        )
+    }
+}
+
+impl Plan {
+    /// Diff `old` and `new`. `extra` are paths that must be reset to `new` even if the two commits
+    /// agree on them (locally modified paths when `--force` takes the remote state).
+    pub fn new(
+        checkout: &Checkout,
+        old: ObjectId,
+        new: ObjectId,
+        extra: &[BString],
+    ) -> Result<Plan, Error> {
+        let repo = &checkout.repo;
+        let old_index = index_of_commit(repo, old)?;
+        let new_index = index_of_commit(repo, new)?;
+        let old_entries = entries(&old_index);
+        let new_entries = entries(&new_index);
+
+        let mut changes = Vec::new();
+        let (mut i, mut j) = (0, 0);
+        while i < old_entries.len() || j < new_entries.len() {
+            let order = match (old_entries.get(i), new_entries.get(j)) {
+                (Some(a), Some(b)) => a.0.cmp(b.0),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, _) => std::cmp::Ordering::Greater,
+            };
+            match order {
+                std::cmp::Ordering::Less => {
+                    let (path, side) = old_entries[i];
+                    changes.push(Change {
+                        path: path.to_owned(),
+                        kind: ChangeKind::Deleted,
+                        old: Some(side),
+                        new: None,
+                    });
+                    i += 1;
+                }
+                std::cmp::Ordering::Greater => {
+                    let (path, side) = new_entries[j];
+                    changes.push(Change {
+                        path: path.to_owned(),
+                        kind: ChangeKind::Added,
+                        old: None,
+                        new: Some(side),
+                    });
+                    j += 1;
+                }
+                std::cmp::Ordering::Equal => {
+                    let ((path, a), (_, b)) = (old_entries[i], new_entries[j]);
+                    if a != b {
+                        let kind = if a.id == b.id && is_file(a.mode) && is_file(b.mode) {
+                            ChangeKind::Mode
+                        } else {
+                            ChangeKind::Modified
+                        };
+                        changes.push(Change {
+                            path: path.to_owned(),
+                            kind,
+                            old: Some(a),
+                            new: Some(b),
+                        });
+                    }
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+
+        let listed: HashSet<BString> = changes.iter().map(|c| c.path.clone()).collect();
+        let old_map: HashMap<&BStr, Side> = old_entries.iter().copied().collect();
+        let new_map: HashMap<&BStr, Side> = new_entries.iter().copied().collect();
+        for path in extra {
+            if listed.contains(path) {
+                continue;
+            }
+            let (old, new) = (
+                old_map.get(path.as_bstr()).copied(),
+                new_map.get(path.as_bstr()).copied(),
+            );
+            let kind = match new {
+                Some(_) => ChangeKind::Modified,
+                None => ChangeKind::Deleted,
+            };
+            changes.push(Change {
+                path: path.clone(),
+                kind,
+                old,
+                new,
+            });
+        }
+        changes.sort_by(|a, b| a.path.cmp(&b.path));
+        drop((old_map, new_map));
+        Ok(Plan {
+            old,
+            new,
+            changes,
+            new_index,
+        })
+    }
+
+    /// Untracked or ignored files and directories that writing this plan would overwrite or
+    /// delete. A file that already holds exactly the new content is not an obstacle.
+    pub fn obstacles(&self, checkout: &Checkout) -> Vec<Obstacle> {
+        let removed: HashSet<&BStr> = self
+            .changes
+            .iter()
+            .filter(|c| c.new.is_none() && c.old.is_some())
+            .map(|c| c.path.as_bstr())
+            .collect();
+        let tracked_before: HashSet<&BStr> = self
+            .changes
+            .iter()
+            .filter(|c| c.old.is_some())
+            .map(|c| c.path.as_bstr())
+            .collect();
+        let mut found = Vec::new();
+        for change in self.changes.iter().filter(|c| c.new.is_some()) {
+            let Some(new) = change.new else { continue };
+            // A directory on the way to the path must be a real directory, never a file or a
+            // symlink (writing through a symlink could land outside the checkout).
+            let mut blocked = false;
+            for end in change.path.find_iter("/") {
+                let prefix = change.path[..end].as_bstr();
+                match std::fs::symlink_metadata(checkout.worktree_path(prefix)) {
+                    Err(_) => break,
+                    Ok(meta) if meta.is_dir() => {}
+                    Ok(_) if removed.contains(prefix) => break,
+                    Ok(_) => {
+                        found.push(Obstacle {
+                            path: prefix.to_owned(),
+                            what: "an untracked file where the update needs a directory",
+                        });
+                        blocked = true;
+                        break;
+                    }
+                }
+            }
+            if blocked || change.old.is_some() {
+                continue;
+            }
+            let abs = checkout.worktree_path(change.path.as_bstr());
+            match std::fs::symlink_metadata(&abs) {
+                Err(_) => {}
+                Ok(meta) if meta.is_dir() => {
+                    if new.mode == Mode::COMMIT {
+                        continue;
+                    }
+                    let mut stray = Vec::new();
+                    untracked_below(&checkout.workdir, &abs, &tracked_before, &mut stray);
+                    if !stray.is_empty() {
+                        found.push(Obstacle {
+                            path: change.path.clone(),
+                            what: "a directory with untracked files where the update puts a file",
+                        });
+                    }
+                }
+                Ok(_) => {
+                    if worktree_side(&checkout.repo, &abs).ok().flatten() != Some(new) {
+                        found.push(Obstacle {
+                            path: change.path.clone(),
+                            what: "an untracked file the update would overwrite",
+                        });
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    /// After an interrupted run: every changed path must hold its old or its new version, so
+    /// finishing the job loses nothing. Returns the paths that hold something else.
+    pub fn verify_resumable(&self, checkout: &Checkout) -> Vec<BString> {
+        let mut foreign = Vec::new();
+        for change in &self.changes {
+            let abs = checkout.worktree_path(change.path.as_bstr());
+            let state = match worktree_side(&checkout.repo, &abs) {
+                Ok(state) => state,
+                Err(_) => {
+                    foreign.push(change.path.clone());
+                    continue;
+                }
+            };
+            let ok = state == change.old
+                || state == change.new
+                // A directory where a deleted file used to be: the new tree's files below it were
+                // already written.
+                || (state.is_some_and(|s| s.mode == Mode::DIR) && change.new.is_none());
+            if !ok {
+                foreign.push(change.path.clone());
+            }
+        }
+        foreign
+    }
+
+    /// The number of commits is not known here; this is the number of changed paths.
+    pub fn files(&self) -> usize {
+        self.changes.len()
+    }
+}
+
+/// What [`apply`] did.
+#[derive(Debug, Clone, Default)]
+pub struct Applied {
+    /// Files and links written.
+    pub written: usize,
+    /// Paths removed.
+    pub removed: usize,
+}
+
+/// How to move the branch once the worktree and index are written.
+pub enum RefUpdate<'a> {
+    /// HEAD is on `branch` at the plan's old commit: compare-and-swap it to the new one.
+    FastForward { branch: &'a str },
+    /// `--force`: set `branch` to the new commit whatever it was, and point HEAD at it.
+    Reset { branch: &'a str },
+    /// A resumed run whose branch had already moved before the crash.
+    AlreadyMoved,
+}
+
+/// Write `plan` into the checkout (see the module docs for the order), then move the branch.
+pub fn apply(
+    checkout: &Checkout,
+    plan: &Plan,
+    update: RefUpdate<'_>,
+    reflog: &str,
+) -> Result<Applied, Error> {
+    let repo = &checkout.repo;
+    let journal = Journal::path(checkout);
+    Journal {
+        old: plan.old.to_string(),
+        new: plan.new.to_string(),
+        started_at: crate::time::now_unix(),
+    }
+    .write(&journal)?;
+
+    let mut applied = Applied::default();
+    let write_err = |path: &Path| {
+        let path = path.to_owned();
+        move |source| Error::Write { path, source }
+    };
+
+    // Deletions first, deepest paths first, so a file can become a directory and back.
+    let mut emptied_dirs = Vec::new();
+    for change in plan.changes.iter().rev().filter(|c| c.new.is_none()) {
+        let abs = checkout.worktree_path(change.path.as_bstr());
+        remove_path(&abs).map_err(write_err(&abs))?;
+        applied.removed += 1;
+        if let Some(parent) = abs.parent() {
+            emptied_dirs.push(parent.to_owned());
+        }
+    }
+    emptied_dirs.sort();
+    emptied_dirs.dedup();
+    for dir in emptied_dirs.iter().rev() {
+        let mut dir = dir.as_path();
+        // Remove directories that became empty, never the worktree root; a directory that
+        // still holds untracked files stays.
+        while dir != checkout.workdir
+            && dir.starts_with(&checkout.workdir)
+            && std::fs::remove_dir(dir).is_ok()
+        {
+            match dir.parent() {
+                Some(parent) => dir = parent,
+                None => break,
+            }
+        }
+    }
+
+    // Then every added or changed path, each through a temp file renamed into place.
+    for change in plan.changes.iter().filter(|c| c.new.is_some()) {
+        let Some(new) = change.new else { continue };
+        let abs = checkout.worktree_path(change.path.as_bstr());
+        if worktree_side(repo, &abs).ok().flatten() == Some(new) {
+            continue; // Already there: a resumed run, or an identical untracked file.
+        }
+        if change.kind == ChangeKind::Mode
+            && set_executable(&abs, new.mode == Mode::FILE_EXECUTABLE).is_ok()
+        {
+            applied.written += 1;
+            continue;
+        }
+        if let Some(parent) = abs.parent() {
+            std::fs::create_dir_all(parent).map_err(write_err(parent))?;
+        }
+        write_entry(repo, &abs, new)?;
+        applied.written += 1;
+    }
+
+    write_index(checkout, plan)?;
+    move_branch(checkout, plan, update, reflog)?;
+    Journal::remove(&journal)?;
+    Ok(applied)
+}
+
+/// The new index: entries of the new tree, with stat data taken from the old index where the
+/// entry did not change (so `git status` stays fast) and read fresh for written paths.
+fn write_index(checkout: &Checkout, plan: &Plan) -> Result<(), Error> {
+    let changed: HashSet<&BStr> = plan.changes.iter().map(|c| c.path.as_bstr()).collect();
+    let on_disk = checkout.repo.open_index().ok();
+    let mut index = plan.new_index.clone();
+    let (entries, paths) = index.entries_mut_and_pathbacking();
+    for entry in entries.iter_mut() {
+        let path = entry.path_in(paths);
+        let abs = checkout.worktree_path(path);
+        let previous = (!changed.contains(path))
+            .then(|| on_disk.as_ref()?.entry_by_path(path))
+            .flatten()
+            .filter(|old| old.id == entry.id && old.mode == entry.mode);
+        entry.stat = match previous {
+            Some(old) => old.stat,
+            None => gix::index::fs::Metadata::from_path_no_follow(&abs)
+                .ok()
+                .and_then(|meta| gix::index::entry::Stat::from_fs(&meta).ok())
+                .unwrap_or_default(),
+        };
+    }
+    index
+        .write(gix::index::write::Options::default())
+        .map_err(|source| Error::Index {
+            path: checkout.workdir.clone(),
+            source,
+        })
+}
+
+fn move_branch(
+    checkout: &Checkout,
+    plan: &Plan,
+    update: RefUpdate<'_>,
+    reflog: &str,
+) -> Result<(), Error> {
+    use gix::refs::Target;
+    use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
+
+    let repo = &checkout.repo;
+    let (name, email) = super::identity(repo);
+    let time = super::signature_time();
+    let signature = gix::actor::SignatureRef {
+        name: name.as_bytes().as_bstr(),
+        email: email.as_bytes().as_bstr(),
+        time: &time,
+    };
+    let log = LogChange {
+        mode: RefLog::AndReference,
+        force_create_reflog: false,
+        message: reflog.into(),
+    };
+    let (branch, expected, head_too) = match update {
+        RefUpdate::AlreadyMoved => return Ok(()),
+        RefUpdate::FastForward { branch } => (
+            branch,
+            PreviousValue::MustExistAndMatch(Target::Object(plan.old)),
+            false,
+        ),
+        RefUpdate::Reset { branch } => (branch, PreviousValue::Any, true),
+    };
+    let full = format!("refs/heads/{branch}");
+    let moved = |source| Error::RefMoved {
+        name: full.clone(),
+        expected: plan.old.to_string(),
+        source,
+    };
+    let branch_name: gix::refs::FullName = full
+        .as_str()
+        .try_into()
+        .map_err(|e| moved(gix::Error::from_error(e)))?;
+    let mut edits = vec![RefEdit {
+        change: Change::Update {
+            log: log.clone(),
+            expected,
+            new: Target::Object(plan.new),
+        },
+        name: branch_name.clone(),
+        deref: false,
+    }];
+    if head_too {
+        edits.push(RefEdit {
+            change: Change::Update {
+                log,
+                expected: PreviousValue::Any,
+                new: Target::Symbolic(branch_name),
+            },
+            name: "HEAD"
+                .try_into()
+                .map_err(|e| moved(gix::Error::from_error(e)))?,
+            deref: false,
+        });
+    }
+    repo.edit_references_as(edits, Some(signature))
+        .map_err(moved)?;
+    // git also logs the move in HEAD's reflog when HEAD points at the branch.
+    if !head_too {
+        append_head_reflog(checkout, plan, &signature, reflog);
+    }
+    Ok(())
+}
+
+/// Add the fast-forward to `.git/logs/HEAD`, as `git merge --ff-only` does. Best effort: the
+/// branch's own reflog is the authoritative record.
+fn append_head_reflog(
+    checkout: &Checkout,
+    plan: &Plan,
+    sig: &gix::actor::SignatureRef<'_>,
+    message: &str,
+) {
+    let path = checkout.repo.git_dir().join("logs").join("HEAD");
+    if !path.exists() {
+        return;
+    }
+    let line = format!(
+        "{} {} {} <{}> {}\t{}\n",
+        plan.old, plan.new, sig.name, sig.email, sig.time, message
+    );
+    if let Ok(mut file) = std::fs::OpenOptions::new().append(true).open(&path) {
+        let _ = file.write_all(line.as_bytes());
+    }
+}
+
+/// The record of an unfinished fast-forward, in the git dir.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct Journal {
+    /// Commit the run started from.
+    pub old: String,
+    /// Commit it was moving to.
+    pub new: String,
+    /// When it started (Unix seconds).
+    pub started_at: u64,
+}
+
+impl Journal {
+    /// Where the journal lives for `checkout`.
+    pub fn path(checkout: &Checkout) -> PathBuf {
+        checkout.repo.git_dir().join("driftless-sync.json")
+    }
+
+    /// The journal of an interrupted run, if there is one.
+    pub fn read(checkout: &Checkout) -> Option<(ObjectId, ObjectId)> {
+        let bytes = std::fs::read(Self::path(checkout)).ok()?;
+        let journal: Journal = serde_json::from_slice(&bytes).ok()?;
+        Some((
+            ObjectId::from_hex(journal.old.as_bytes()).ok()?,
+            ObjectId::from_hex(journal.new.as_bytes()).ok()?,
+        ))
+    }
+
+    fn write(&self, path: &Path) -> Result<(), Error> {
+        let bytes = serde_json::to_vec(self).map_err(|e| Error::Journal {
+            path: path.to_owned(),
+            source: e.into(),
+        })?;
+        crate::atomic_file::write(path, &bytes).map_err(|source| Error::Journal {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// Remove the journal once the run finished (or was found stale).
+    pub fn remove(path: &Path) -> Result<(), Error> {
+        match std::fs::remove_file(path) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(Error::Journal {
+                path: path.to_owned(),
+                source: err,
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn index_of_commit(repo: &gix::Repository, id: ObjectId) -> Result<gix::index::File, Error> {
+    let object = |source| Error::Object { id, source };
+    let tree = repo
+        .find_commit(id)
+        .map_err(object)?
+        .tree_id()
+        .map_err(object)?;
+    repo.index_from_tree(&tree).map_err(object)
+}
+
+fn entries(index: &gix::index::File) -> Vec<(&BStr, Side)> {
+    index
+        .entries()
+        .iter()
+        .map(|e| {
+            (
+                e.path(index),
+                Side {
+                    id: e.id,
+                    mode: e.mode,
+                },
+            )
+        })
+        .collect()
+}
+
+fn is_file(mode: Mode) -> bool {
+    mode == Mode::FILE || mode == Mode::FILE_EXECUTABLE
+}
+
+/// What is at `path` in the worktree, as a [`Side`]: a blob id and mode for files and links,
+/// `Mode::DIR` for a directory, `None` when nothing is there.
+pub fn worktree_side(repo: &gix::Repository, path: &Path) -> std::io::Result<Option<Side>> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(err)
+            if err.kind() == std::io::ErrorKind::NotFound || err.raw_os_error() == Some(20) =>
+        {
+            return Ok(None); // ENOTDIR: a parent is a file, so the path cannot exist.
+        }
+        Err(err) => return Err(err),
+    };
+    let hash = |data: &[u8]| {
+        gix::objs::compute_hash(repo.object_hash(), gix::object::Kind::Blob, data)
+            .map_err(std::io::Error::other)
+    };
+    if meta.is_dir() {
+        return Ok(Some(Side {
+            id: ObjectId::null(repo.object_hash()),
+            mode: Mode::DIR,
+        }));
+    }
+    if meta.file_type().is_symlink() {
+        let target = std::fs::read_link(path)?;
+        let id = hash(super::checkout::path_to_bytes(&target))?;
+        return Ok(Some(Side {
+            id,
+            mode: Mode::SYMLINK,
+        }));
+    }
+    let id = hash(&std::fs::read(path)?)?;
+    let mode = if meta.permissions().mode() & 0o100 != 0 {
+        Mode::FILE_EXECUTABLE
+    } else {
+        Mode::FILE
+    };
+    Ok(Some(Side { id, mode }))
+}
+
+/// The temp name a path is written under before the rename; fixed per path, so a resumed run
+/// finds and replaces what a killed run left.
+fn temp_path(dest: &Path) -> PathBuf {
+    let name = dest
+        .file_name()
+        .map(|n| n.as_encoded_bytes())
+        .unwrap_or_default();
+    // FNV-1a keeps the temp name short whatever the length of the real one.
+    let hash = name.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+    });
+    dest.with_file_name(format!(".driftless-tmp-{hash:016x}"))
+}
+
+fn write_entry(repo: &gix::Repository, dest: &Path, side: Side) -> Result<(), Error> {
+    let write_err = |source| Error::Write {
+        path: dest.to_owned(),
+        source,
+    };
+    if side.mode == Mode::COMMIT {
+        // A submodule: like `git clone` without --recursive, an empty directory.
+        return std::fs::create_dir_all(dest).map_err(write_err);
+    }
+    let object = repo.find_object(side.id).map_err(|source| Error::Object {
+        id: side.id,
+        source,
+    })?;
+    let tmp = temp_path(dest);
+    let _ = std::fs::remove_file(&tmp);
+    let result = (|| {
+        if side.mode == Mode::SYMLINK {
+            std::os::unix::fs::symlink(super::checkout::path_from_bytes(&object.data), &tmp)?;
+        } else {
+            let mode = if side.mode == Mode::FILE_EXECUTABLE {
+                0o777
+            } else {
+                0o666
+            };
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(mode)
+                .open(&tmp)?;
+            file.write_all(&object.data)?;
+        }
+        if std::fs::symlink_metadata(dest).is_ok_and(|m| m.is_dir()) {
+            // A directory whose tracked files were all deleted, now replaced by a file.
+            std::fs::remove_dir(dest)?;
+        }
+        std::fs::rename(&tmp, dest)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(write_err)
+}
+
+fn remove_path(path: &Path) -> std::io::Result<()> {
+    let _ = std::fs::remove_file(temp_path(path));
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => Ok(()), // Already replaced by a directory, or a submodule.
+        Ok(_) => std::fs::remove_file(path),
+        Err(_) => Ok(()),
+    }
+}
+
+fn set_executable(path: &Path, executable: bool) -> std::io::Result<()> {
+    let meta = std::fs::symlink_metadata(path)?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mode = meta.permissions().mode();
+    // Like git: add x where r is set, or drop every x.
+    let mode = if executable {
+        mode | ((mode & 0o444) >> 2)
+    } else {
+        mode & !0o111
+    };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+/// Collect files below `dir` that are not among `tracked` (repo-relative paths).
+fn untracked_below(root: &Path, dir: &Path, tracked: &HashSet<&BStr>, out: &mut Vec<PathBuf>) {
+    let Ok(read) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in read.flatten() {
+        let path = entry.path();
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            untracked_below(root, &path, tracked, out);
+        } else if let Ok(rela) = path.strip_prefix(root)
+            && !tracked.contains(super::checkout::path_to_bytes(rela).as_bstr())
+        {
+            out.push(path);
+        }
+    }
+}

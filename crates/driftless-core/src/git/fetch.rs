@@ -1,0 +1,159 @@
+//! Fetch one branch from the remote, through gix.
+//!
+//! Only `refs/heads/BRANCH` is asked for (the server filters the advertisement by prefix) and
+//! no tags, so a run where nothing changed costs one ref advertisement and nothing else.
+
+use std::sync::atomic::AtomicBool;
+
+use gix::bstr::ByteSlice;
+use gix::remote::Direction;
+
+use super::ObjectId;
+use super::checkout::Checkout;
+use crate::redact::redact;
+
+/// Where to fetch from, resolved from the config or the checkout's `origin`.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    /// The URL, possibly with credentials: never log this, use [`Remote::display`].
+    url: String,
+    /// The local ref that records the fetched tip.
+    pub tracking_ref: String,
+    /// The branch on the remote.
+    pub branch: String,
+}
+
+/// Why a fetch failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "no remote to fetch from: the checkout has no `origin` and no remote is configured; \
+         set `remote:` in the config, pass --remote URL, or run `git -C {path} remote add origin URL`"
+    )]
+    NoRemote { path: String },
+    #[error(
+        "remote {url} is unreachable; check the network and the URL, the next run will try again"
+    )]
+    Unreachable { url: String, source: gix::Error },
+    #[error(
+        "remote {url} has no branch `{branch}`; set `branch:` in the config or pass --branch NAME"
+    )]
+    NoSuchBranch { url: String, branch: String },
+    #[error("fetching from {url} failed")]
+    Fetch { url: String, source: gix::Error },
+}
+
+impl Error {
+    /// Whether the next run may succeed without anyone doing anything.
+    pub fn is_temporary(&self) -> bool {
+        matches!(self, Error::Unreachable { .. } | Error::Fetch { .. })
+    }
+}
+
+/// What the remote said.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// The remote's tip of the branch.
+    pub tip: ObjectId,
+    /// The tracking ref's value before this fetch, to tell a force-push from local divergence.
+    pub previous_tip: Option<ObjectId>,
+}
+
+impl Remote {
+    /// Resolve the remote: `configured` URL if given, else the checkout's `origin`.
+    ///
+    /// With `origin` the tip is recorded in `refs/remotes/origin/BRANCH`, as `git fetch` would.
+    /// With another URL it goes to `refs/driftless/remote/BRANCH`, so `origin`'s tracking refs
+    /// keep meaning what the user expects.
+    pub fn resolve(
+        checkout: &Checkout,
+        configured: Option<&str>,
+        branch: &str,
+    ) -> Result<Remote, Error> {
+        if let Some(url) = configured {
+            return Ok(Remote {
+                url: url.to_owned(),
+                tracking_ref: format!("refs/driftless/remote/{branch}"),
+                branch: branch.to_owned(),
+            });
+        }
+        let no_remote = || Error::NoRemote {
+            path: checkout.workdir.display().to_string(),
+        };
+        let origin = checkout
+            .repo
+            .find_remote("origin")
+            .map_err(|_| no_remote())?;
+        let url = origin.url(Direction::Fetch).ok_or_else(no_remote)?;
+        Ok(Remote {
+            url: url.to_bstring().to_str_lossy().into_owned(),
+            tracking_ref: format!("refs/remotes/origin/{branch}"),
+            branch: branch.to_owned(),
+        })
+    }
+
+    /// The URL with any password replaced by `***`, safe for logs.
+    pub fn display(&self) -> String {
+        redact(&self.url)
+    }
+
+    /// Fetch the branch. With `dry_run` the objects are downloaded (to count commits and
+    /// files) but no ref is written.
+    pub fn fetch(&self, checkout: &Checkout, dry_run: bool) -> Result<Fetched, Error> {
+        let repo = &checkout.repo;
+        let url = self.display();
+        let previous_tip = repo
+            .try_find_reference(self.tracking_ref.as_str())
+            .ok()
+            .flatten()
+            .and_then(|r| r.target().try_id().map(ToOwned::to_owned));
+        let spec = if dry_run {
+            format!("refs/heads/{}", self.branch)
+        } else {
+            format!("+refs/heads/{}:{}", self.branch, self.tracking_ref)
+        };
+        let unreachable = |source| Error::Unreachable {
+            url: url.clone(),
+            source,
+        };
+        let remote = repo
+            .remote_at(self.url.as_str())
+            .map_err(unreachable)?
+            .with_fetch_tags(gix::remote::fetch::Tags::None)
+            .with_refspecs([spec.as_str()], Direction::Fetch)
+            .map_err(|source| Error::Fetch {
+                url: url.clone(),
+                source,
+            })?;
+        let connection = remote.connect(Direction::Fetch).map_err(unreachable)?;
+        let prepare = connection
+            .prepare_fetch(gix::progress::Discard, Default::default())
+            .map_err(unreachable)?;
+        let wanted = format!("refs/heads/{}", self.branch);
+        let tip = prepare
+            .ref_map()
+            .remote_refs
+            .iter()
+            .find_map(|r| {
+                let (name, target, peeled) = r.unpack();
+                (name == wanted.as_bytes().as_bstr())
+                    .then(|| peeled.or(target).map(ToOwned::to_owned))
+                    .flatten()
+            })
+            .ok_or_else(|| Error::NoSuchBranch {
+                url: url.clone(),
+                branch: self.branch.clone(),
+            })?;
+        let message = gix::remote::fetch::RefLogMessage::Override {
+            message: format!("sync-repo: fetch {url} {}", self.branch).into(),
+        };
+        prepare
+            .with_reflog_message(message)
+            .receive(gix::progress::Discard, &AtomicBool::new(false))
+            .map_err(|source| Error::Fetch {
+                url: url.clone(),
+                source,
+            })?;
+        Ok(Fetched { tip, previous_tip })
+    }
+}

@@ -1,0 +1,39 @@
+//! Everything driftless does with git, through gix only (no `git` subprocess in product code).
+//!
+//! - [`checkout`]: open a checkout and read its state (branch, operations in progress, dirt).
+//! - [`fetch`]: fetch one branch from the remote into a tracking ref.
+//! - [`history`]: how the local and remote tips relate (behind, ahead, diverged).
+//! - [`fast_forward`]: move a clean checkout forward, writing only the paths that changed.
+//! - [`preserve`]: save local commits and uncommitted work before `--force` takes the remote state.
+
+pub mod checkout;
+pub mod fast_forward;
+pub mod fetch;
+pub mod history;
+pub mod preserve;
+
+pub use gix::ObjectId;
+
+/// The short form of a commit id used in messages (`3f2a9c1`).
+pub fn short(id: &ObjectId) -> String {
+    id.to_hex_with_len(7).to_string()
+}
+
+/// The identity driftless writes reflogs and preserved commits as, when git has none configured.
+pub(crate) fn signature_time() -> String {
+    format!("{} +0000", crate::time::now_unix())
+}
+
+/// The committer name and email for reflogs and preserve commits: the repo's configured
+/// identity if any, else `driftless <driftless@HOST>`.
+pub(crate) fn identity(repo: &gix::Repository) -> (String, String) {
+    if let Some(Ok(sig)) = repo.committer() {
+        return (sig.name.to_string(), sig.email.to_string());
+    }
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned());
+    ("driftless".to_owned(), format!("driftless@{host}"))
+}

@@ -1,0 +1,27 @@
+//! driftless-core: every decision the driftless tools make.
+//!
+//! The binaries (`sync-repo`, and later `apply-compose`, `mirror-copy`, `drift-check`) parse
+//! arguments, call into this crate, and map the outcome to an [`exit::Exit`] code. The tools
+//! never call each other; they hand over through the checkout and the [`state`] directory.
+//!
+//! - [`config`]: the YAML config and its repo entries.
+//! - [`state`], [`lock`], [`atomic_file`]: the state directory, per-repo locks, crash-safe writes.
+//! - [`git`]: fetch, inspect, fast-forward and preserve, through gix.
+//! - [`sync`]: what `sync-repo` does to one repo, and to all of them.
+//! - [`metrics`]: Prometheus textfile output.
+//! - [`exit`], [`cli`], [`logging`], [`redact`], [`time`]: the pieces every tool shares.
+
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod atomic_file;
+pub mod cli;
+pub mod config;
+pub mod exit;
+pub mod git;
+pub mod lock;
+pub mod logging;
+pub mod metrics;
+pub mod redact;
+pub mod state;
+pub mod sync;
+pub mod time;

@@ -39,20 +39,14 @@ impl CommonArgs {
 
 /// Render an error and its `source()` chain as `TOOL: error: ...` lines, credentials redacted.
 pub fn error_report(tool: &str, error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = format!(
-        "{tool}: error: {}",
-        crate::redact::redact(&error.to_string())
-    );
+    let mut text = format!("{tool}: error: {}", crate::redact::redact(&error.to_string()));
     let mut seen = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
         let message = cause.to_string();
         // thiserror's `{source}` in a message repeats the cause; print each text once.
         if !seen.contains(&message) {
-            text.push_str(&format!(
-                "\n  caused by: {}",
-                crate::redact::redact(&message)
-            ));
+            text.push_str(&format!("\n  caused by: {}", crate::redact::redact(&message)));
             seen.push_str(&message);
         }
         source = cause.source();

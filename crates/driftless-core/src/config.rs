@@ -53,10 +53,7 @@ impl RepoConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("cannot read config {path}: {source}", path = path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("{path}:{line}:{column}: {message}", path = path.display())]
     Parse {
         path: PathBuf,
@@ -67,11 +64,7 @@ pub enum Error {
     #[error("{path}: {message}", path = path.display())]
     Invalid { path: PathBuf, message: String },
     #[error("no repo named `{name}` in {path}; configured: {known}", path = path.display())]
-    UnknownRepo {
-        name: String,
-        path: PathBuf,
-        known: String,
-    },
+    UnknownRepo { name: String, path: PathBuf, known: String },
 }
 
 impl Config {
@@ -147,13 +140,9 @@ impl Config {
                 )));
             }
             if let Some(branch) = &repo.branch
-                && (branch.is_empty()
-                    || branch.starts_with('-')
-                    || branch.contains(char::is_whitespace))
+                && (branch.is_empty() || branch.starts_with('-') || branch.contains(char::is_whitespace))
             {
-                return Err(invalid(format!(
-                    "repos.{name}.branch: `{branch}` is not a branch name"
-                )));
+                return Err(invalid(format!("repos.{name}.branch: `{branch}` is not a branch name")));
             }
             if repo.remote.as_deref().is_some_and(str::is_empty) {
                 return Err(invalid(format!(
@@ -175,11 +164,7 @@ impl Config {
             known: if self.repos.is_empty() {
                 "none".to_owned()
             } else {
-                self.repos
-                    .keys()
-                    .map(String::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                self.repos.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
             },
         })
     }
@@ -228,21 +213,14 @@ mod tests {
         assert_eq!(config.repos["hub"].branch(), "main");
         assert_eq!(config.repos["hub"].remote, None);
         assert_eq!(config.repos["lab"].branch(), "prod");
-        assert_eq!(
-            config.metrics_dir.as_deref(),
-            Some(Path::new("/var/lib/node_exporter"))
-        );
+        assert_eq!(config.metrics_dir.as_deref(), Some(Path::new("/var/lib/node_exporter")));
     }
 
     #[test]
     fn unknown_keys_are_rejected_with_line_and_column() {
-        let err = parse("repos:\n  hub:\n    path: /srv/hub\n    brnach: main\n")
-            .expect_err("typo in key");
+        let err = parse("repos:\n  hub:\n    path: /srv/hub\n    brnach: main\n").expect_err("typo in key");
         let Error::Parse {
-            line,
-            column,
-            message,
-            ..
+            line, column, message, ..
         } = &err
         else {
             panic!("{err:?}")
@@ -250,8 +228,7 @@ mod tests {
         assert_eq!((*line, *column), (4, 5), "{message}");
         assert!(message.contains("brnach"), "{message}");
         assert!(
-            err.to_string()
-                .starts_with("/etc/driftless/driftless.yaml:4:5: "),
+            err.to_string().starts_with("/etc/driftless/driftless.yaml:4:5: "),
             "{err}"
         );
     }
@@ -276,11 +253,6 @@ mod tests {
 
     #[test]
     fn empty_file_is_an_empty_config() {
-        assert!(
-            parse("# nothing yet\n")
-                .expect("empty is fine")
-                .repos
-                .is_empty()
-        );
+        assert!(parse("# nothing yet\n").expect("empty is fine").repos.is_empty());
     }
 }

@@ -80,10 +80,7 @@ mod tests {
     fn worst_prefers_outcomes_that_need_a_human() {
         assert_eq!(Exit::worst([]), Exit::Ok);
         assert_eq!(Exit::worst([Exit::Ok, Exit::TempFail]), Exit::TempFail);
-        assert_eq!(
-            Exit::worst([Exit::TempFail, Exit::Refused, Exit::Ok]),
-            Exit::Refused
-        );
+        assert_eq!(Exit::worst([Exit::TempFail, Exit::Refused, Exit::Ok]), Exit::Refused);
         assert_eq!(Exit::worst([Exit::Refused, Exit::Usage]), Exit::Usage);
         assert_eq!(Exit::worst([Exit::Io, Exit::TempFail]), Exit::Io);
     }

@@ -23,10 +23,7 @@ pub enum Error {
     )]
     Busy { path: PathBuf, waited: Duration },
     #[error("cannot open lock file {path}: {source}", path = path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
 }
 
 impl Lock {
@@ -52,9 +49,7 @@ impl Lock {
                     });
                 }
                 Err(TryLockError::WouldBlock) if start.elapsed() < wait => {
-                    std::thread::sleep(
-                        Duration::from_millis(50).min(wait.saturating_sub(start.elapsed())),
-                    );
+                    std::thread::sleep(Duration::from_millis(50).min(wait.saturating_sub(start.elapsed())));
                 }
                 Err(TryLockError::WouldBlock) => {
                     return Err(Error::Busy {

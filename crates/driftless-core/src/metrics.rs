@@ -45,10 +45,7 @@ impl Metrics {
                 if i > 0 {
                     self.text.push(',');
                 }
-                let val = val
-                    .replace('\\', "\\\\")
-                    .replace('"', "\\\"")
-                    .replace('\n', "\\n");
+                let val = val.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
                 let _ = write!(self.text, "{key}=\"{val}\"");
             }
             self.text.push('}');
@@ -75,16 +72,8 @@ mod tests {
     #[test]
     fn renders_help_type_and_escaped_labels() {
         let mut m = Metrics::new();
-        m.family(
-            "driftless_run_success",
-            Kind::Gauge,
-            "1 if the last run succeeded.",
-        )
-        .sample(
-            "driftless_run_success",
-            &[("tool", "sync-repo"), ("repo", "a\"b")],
-            1.0,
-        );
+        m.family("driftless_run_success", Kind::Gauge, "1 if the last run succeeded.")
+            .sample("driftless_run_success", &[("tool", "sync-repo"), ("repo", "a\"b")], 1.0);
         assert_eq!(
             m.render(),
             "# HELP driftless_run_success 1 if the last run succeeded.\n# TYPE driftless_run_success gauge\n\

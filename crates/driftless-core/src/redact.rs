@@ -38,10 +38,7 @@ pub fn redact(text: &str) -> String {
 }
 
 fn looks_like_token(user: &str) -> bool {
-    user.len() >= 20
-        && user
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    user.len() >= 20 && user.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 #[cfg(test)]
@@ -55,10 +52,7 @@ mod tests {
             "fetch https://bob:***@git.example.com/org/repo.git failed"
         );
         assert_eq!(redact("ssh://git@host:22/x"), "ssh://git@host:22/x");
-        assert_eq!(
-            redact("git@github.com:org/repo.git"),
-            "git@github.com:org/repo.git"
-        );
+        assert_eq!(redact("git@github.com:org/repo.git"), "git@github.com:org/repo.git");
         assert_eq!(redact("no url here"), "no url here");
         assert_eq!(
             redact("https://ghp_abcdefghijklmnopqrstuvwxyz@github.com/o/r"),

@@ -63,15 +63,9 @@ pub enum Error {
         "cannot use state directory {path}: {source}; pass --state-dir DIR (or run as root)",
         path = path.display()
     )]
-    Dir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Dir { path: PathBuf, source: std::io::Error },
     #[error("cannot write state file {path}: {source}", path = path.display())]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Write { path: PathBuf, source: std::io::Error },
     #[error("state file {path} is unreadable: {message}; move it aside and run again", path = path.display())]
     Read { path: PathBuf, message: String },
     #[error(transparent)]
@@ -121,17 +115,12 @@ impl StateDir {
 
     /// Read the record a tool last wrote for a repo; `None` when there is none yet.
     pub fn read<T: DeserializeOwned>(&self, id: &RepoId, tool: &str) -> Result<Option<T>, Error> {
-        let path = self
-            .root
-            .join(id.relative_dir())
-            .join(format!("{tool}.json"));
+        let path = self.root.join(id.relative_dir()).join(format!("{tool}.json"));
         match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|err| Error::Read {
-                    path,
-                    message: err.to_string(),
-                }),
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|err| Error::Read {
+                path,
+                message: err.to_string(),
+            }),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(err) => Err(Error::Read {
                 path,
@@ -164,9 +153,7 @@ fn escape_path(path: &Path) -> String {
         match byte {
             b'/' => out.push('-'),
             b'.' if i == 0 => out.push_str("\\x2e"),
-            b if b.is_ascii_alphanumeric() || matches!(b, b':' | b'_' | b'.') => {
-                out.push(b as char)
-            }
+            b if b.is_ascii_alphanumeric() || matches!(b, b':' | b'_' | b'.') => out.push(b as char),
             b => out.push_str(&format!("\\x{b:02x}")),
         }
     }
@@ -183,10 +170,7 @@ mod tests {
             escape_path(Path::new("/srv/observability-hub")),
             "srv-observability\\x2dhub"
         );
-        assert_eq!(
-            escape_path(Path::new("/home/me/.lab/x y")),
-            "home-me-.lab-x\\x20y"
-        );
+        assert_eq!(escape_path(Path::new("/home/me/.lab/x y")), "home-me-.lab-x\\x20y");
         assert_eq!(escape_path(Path::new("/")), "-");
     }
 
@@ -202,14 +186,8 @@ mod tests {
         state
             .write(&by_path, "sync-repo", &serde_json::json!({"n": 2}))
             .expect("write");
-        let a: serde_json::Value = state
-            .read(&named, "sync-repo")
-            .expect("read")
-            .expect("present");
-        let b: serde_json::Value = state
-            .read(&by_path, "sync-repo")
-            .expect("read")
-            .expect("present");
+        let a: serde_json::Value = state.read(&named, "sync-repo").expect("read").expect("present");
+        let b: serde_json::Value = state.read(&by_path, "sync-repo").expect("read").expect("present");
         assert_eq!((a["n"].as_u64(), b["n"].as_u64()), (Some(1), Some(2)));
         assert!(
             state

@@ -233,12 +233,7 @@ impl Report {
 
 /// Sync every target, `jobs` at a time. One repo's failure does not stop the others; reports
 /// come back in the order of `targets`.
-pub fn sync_all(
-    targets: &[Target],
-    state: &StateDir,
-    options: &Options,
-    jobs: usize,
-) -> Vec<Report> {
+pub fn sync_all(targets: &[Target], state: &StateDir, options: &Options, jobs: usize) -> Vec<Report> {
     let next = AtomicUsize::new(0);
     let reports = Mutex::new(vec![None; targets.len()]);
     std::thread::scope(|scope| {
@@ -255,12 +250,7 @@ pub fn sync_all(
             });
         }
     });
-    reports
-        .into_inner()
-        .unwrap_or_default()
-        .into_iter()
-        .flatten()
-        .collect()
+    reports.into_inner().unwrap_or_default().into_iter().flatten().collect()
 }
 
 /// Sync one repo: lock, run, record.
@@ -297,13 +287,7 @@ fn finish(mut report: Report, started: Instant) -> Report {
 
 /// Write the state record and the metrics file. A failure to record turns a success into an
 /// I/O failure: the other tools rely on the record.
-fn record(
-    target: &Target,
-    state: &StateDir,
-    options: &Options,
-    report: &mut Report,
-    started_at: u64,
-) {
+fn record(target: &Target, state: &StateDir, options: &Options, report: &mut Report, started_at: u64) {
     let finished_at = crate::time::now_unix();
     let previous: Option<Record> = state.read(&target.id, TOOL).ok().flatten();
     let success = matches!(report.outcome, Outcome::InSync | Outcome::Updated);
@@ -356,32 +340,20 @@ fn record(
             Kind::Gauge,
             "Exit code of the last run (docs/exit-codes.md).",
         )
-        .sample(
-            "driftless_run_exit_code",
-            &labels,
-            f64::from(record.exit_code),
-        )
+        .sample("driftless_run_exit_code", &labels, f64::from(record.exit_code))
         .family(
             "driftless_run_timestamp_seconds",
             Kind::Gauge,
             "When the last run finished.",
         )
-        .sample(
-            "driftless_run_timestamp_seconds",
-            &labels,
-            record.finished_at as f64,
-        );
+        .sample("driftless_run_timestamp_seconds", &labels, record.finished_at as f64);
         if let Some(at) = record.last_success_at {
             m.family(
                 "driftless_last_success_timestamp_seconds",
                 Kind::Gauge,
                 "When the last successful run finished.",
             )
-            .sample(
-                "driftless_last_success_timestamp_seconds",
-                &labels,
-                at as f64,
-            );
+            .sample("driftless_last_success_timestamp_seconds", &labels, at as f64);
         }
         if let Err(err) = m.write(dir, &format!("{TOOL}-{}", target.id.file_stem())) {
             tracing::warn!("cannot write metrics to {}: {err}", dir.display());
@@ -401,10 +373,7 @@ fn run(target: &Target, options: &Options) -> Report {
         Err(err) => return report.fail(Exit::Usage, &err),
     };
     report.remote = Some(remote.display());
-    let git = format!(
-        "git -C {}",
-        shell_quote(&checkout.workdir.display().to_string())
-    );
+    let git = format!("git -C {}", shell_quote(&checkout.workdir.display().to_string()));
 
     if let Some((old, new)) = Journal::read(&checkout) {
         match resume(&checkout, target, old, new, &git, report.clone()) {
@@ -422,10 +391,7 @@ fn run(target: &Target, options: &Options) -> Report {
         Head::Branch { id: None, name } => {
             return report.refuse(
                 format!("branch `{name}` has no commits yet"),
-                vec![format!(
-                    "{git} fetch origin && {git} checkout -f {}",
-                    target.branch
-                )],
+                vec![format!("{git} fetch origin && {git} checkout -f {}", target.branch)],
             );
         }
     };
@@ -435,27 +401,17 @@ fn run(target: &Target, options: &Options) -> Report {
     let mut blockers: Vec<(String, Vec<String>)> = Vec::new();
     match &head {
         Head::Detached(id) => blockers.push((
-            format!(
-                "HEAD is detached at {}, not on branch `{}`",
-                short(id),
-                target.branch
-            ),
+            format!("HEAD is detached at {}, not on branch `{}`", short(id), target.branch),
             vec![format!("{git} checkout {}", target.branch)],
         )),
         Head::Branch { name, .. } if *name != target.branch => blockers.push((
-            format!(
-                "the checkout is on branch `{name}`, not `{}`",
-                target.branch
-            ),
+            format!("the checkout is on branch `{name}`, not `{}`", target.branch),
             vec![format!("{git} checkout {}", target.branch)],
         )),
         Head::Branch { .. } => {}
     }
     if let Some(op) = checkout.operation_in_progress() {
-        blockers.push((
-            format!("a {op} is in progress"),
-            vec![abort_command(&git, op)],
-        ));
+        blockers.push((format!("a {op} is in progress"), vec![abort_command(&git, op)]));
     }
     let index_lock = checkout.index_lock();
     if index_lock.exists() {
@@ -528,7 +484,10 @@ fn run(target: &Target, options: &Options) -> Report {
                     vec![
                         format!("{git} stash push   # keep the changes aside, or"),
                         format!("{git} checkout -- .   # throw them away, or"),
-                        format!("sync-repo --force {}   # preserve them under refs/driftless/preserved/ and update", target_arg(target)),
+                        format!(
+                            "sync-repo --force {}   # preserve them under refs/driftless/preserved/ and update",
+                            target_arg(target)
+                        ),
                     ],
                 );
             }
@@ -538,11 +497,16 @@ fn run(target: &Target, options: &Options) -> Report {
             format!("the local branch has {commits} commit(s) that are not on the remote"),
             vec![
                 format!("{git} push origin {}   # publish them, or", target.branch),
-                format!("sync-repo --force {}   # preserve them under refs/driftless/preserved/ and take the remote", target_arg(target)),
+                format!(
+                    "sync-repo --force {}   # preserve them under refs/driftless/preserved/ and take the remote",
+                    target_arg(target)
+                ),
             ],
         ),
         Relation::Diverged { ahead, behind } => {
-            let force_pushed = fetched.previous_tip.is_some_and(|prev| prev != tip && !history::is_ancestor(&checkout.repo, prev, tip));
+            let force_pushed = fetched
+                .previous_tip
+                .is_some_and(|prev| prev != tip && !history::is_ancestor(&checkout.repo, prev, tip));
             let reason = if force_pushed {
                 format!(
                     "the remote branch was force-pushed: {} is no longer in the history of {} ({ahead} local commit(s) would be lost)",
@@ -582,10 +546,20 @@ fn fast_forward(
     if !obstacles.is_empty() {
         let paths: Vec<BString> = obstacles.iter().map(|o| o.path.clone()).collect();
         return report.refuse(
-            format!("{} would be overwritten by the update: {}", obstacles[0].what, list_paths(&paths)),
+            format!(
+                "{} would be overwritten by the update: {}",
+                obstacles[0].what,
+                list_paths(&paths)
+            ),
             vec![
-                format!("mv {} /somewhere/safe   # move it out of the way, or", shell_quote(&checkout.worktree_path(paths[0].as_ref()).display().to_string())),
-                format!("sync-repo --force {}   # preserve it under refs/driftless/preserved/ and update", target_arg(target)),
+                format!(
+                    "mv {} /somewhere/safe   # move it out of the way, or",
+                    shell_quote(&checkout.worktree_path(paths[0].as_ref()).display().to_string())
+                ),
+                format!(
+                    "sync-repo --force {}   # preserve it under refs/driftless/preserved/ and update",
+                    target_arg(target)
+                ),
             ],
         );
     }
@@ -596,9 +570,7 @@ fn fast_forward(
     match fast_forward::apply(
         checkout,
         &plan,
-        RefUpdate::FastForward {
-            branch: &target.branch,
-        },
+        RefUpdate::FastForward { branch: &target.branch },
         &reflog,
     ) {
         Ok(_) => {
@@ -606,11 +578,7 @@ fn fast_forward(
             report.end(Outcome::Updated, Exit::Ok)
         }
         Err(err) => {
-            let exit = if err.is_io() {
-                Exit::Io
-            } else {
-                Exit::TempFail
-            };
+            let exit = if err.is_io() { Exit::Io } else { Exit::TempFail };
             let mut report = report.fail(exit, &err);
             report.resolve = vec![
                 format!(
@@ -637,20 +605,12 @@ fn force(
     modified: &[BString],
     git: &str,
 ) -> Report {
-    if let Relation::Behind { commits }
-    | Relation::Diverged {
-        behind: commits, ..
-    } = relation
-    {
+    if let Relation::Behind { commits } | Relation::Diverged { behind: commits, .. } = relation {
         report.commits = commits;
     }
     let index_lock = checkout.index_lock();
     if let Ok(meta) = std::fs::metadata(&index_lock) {
-        let age = meta
-            .modified()
-            .ok()
-            .and_then(|m| m.elapsed().ok())
-            .unwrap_or_default();
+        let age = meta.modified().ok().and_then(|m| m.elapsed().ok()).unwrap_or_default();
         if age < Duration::from_secs(60) {
             let mut report = report.end(Outcome::Failed, Exit::TempFail);
             report.reason = Some(format!(
@@ -665,11 +625,7 @@ fn force(
         Err(err) => return report.fail(Exit::Io, &err),
     };
     describe(&mut report, &plan);
-    let obstacles: Vec<BString> = plan
-        .obstacles(checkout)
-        .into_iter()
-        .map(|o| o.path)
-        .collect();
+    let obstacles: Vec<BString> = plan.obstacles(checkout).into_iter().map(|o| o.path).collect();
     let branch_tip = checkout
         .repo
         .try_find_reference(format!("refs/heads/{}", target.branch).as_str())
@@ -700,10 +656,7 @@ fn force(
             );
             report.preserved_ref = Some(preserved.reference.clone());
             report.resolve = vec![
-                format!(
-                    "{git} log --stat {}   # see what was preserved",
-                    preserved.reference
-                ),
+                format!("{git} log --stat {}   # see what was preserved", preserved.reference),
                 format!(
                     "{git} checkout -b rescued {}   # get it back on a branch",
                     preserved.reference
@@ -728,26 +681,12 @@ fn force(
     abort_operation(checkout);
     let _ = std::fs::remove_file(&index_lock);
     let reflog = format!("sync-repo --force: reset to remote {}", short(&tip));
-    match fast_forward::apply(
-        checkout,
-        &plan,
-        RefUpdate::Reset {
-            branch: &target.branch,
-        },
-        &reflog,
-    ) {
+    match fast_forward::apply(checkout, &plan, RefUpdate::Reset { branch: &target.branch }, &reflog) {
         Ok(_) => {
             report.after = Some(tip.to_string());
             report.end(Outcome::Updated, Exit::Ok)
         }
-        Err(err) => report.fail(
-            if err.is_io() {
-                Exit::Io
-            } else {
-                Exit::TempFail
-            },
-            &err,
-        ),
+        Err(err) => report.fail(if err.is_io() { Exit::Io } else { Exit::TempFail }, &err),
     }
 }
 
@@ -763,22 +702,14 @@ fn resume(
 ) -> Option<Report> {
     let head = checkout.head().ok()?;
     let at = match head {
-        Head::Branch { name, id: Some(id) }
-            if name == target.branch && (id == old || id == new) =>
-        {
-            id
-        }
+        Head::Branch { name, id: Some(id) } if name == target.branch && (id == old || id == new) => id,
         _ => {
             tracing::warn!("removing a stale sync journal: HEAD moved since the interrupted run");
             let _ = Journal::remove(&Journal::path(checkout));
             return None;
         }
     };
-    tracing::warn!(
-        "finishing an interrupted update {}..{}",
-        short(&old),
-        short(&new)
-    );
+    tracing::warn!("finishing an interrupted update {}..{}", short(&old), short(&new));
     report.before = Some(old.to_string());
     let plan = match Plan::new(checkout, old, new, &[]) {
         Ok(plan) => plan,
@@ -786,8 +717,7 @@ fn resume(
     };
     describe(&mut report, &plan);
     let mut foreign = plan.verify_resumable(checkout);
-    let planned: std::collections::HashSet<&BString> =
-        plan.changes.iter().map(|c| &c.path).collect();
+    let planned: std::collections::HashSet<&BString> = plan.changes.iter().map(|c| &c.path).collect();
     match checkout.modified_paths() {
         Ok(paths) => foreign.extend(paths.into_iter().filter(|p| !planned.contains(p))),
         Err(err) => return Some(report.fail(Exit::Io, &err)),
@@ -802,38 +732,26 @@ fn resume(
             ),
             vec![
                 format!("{git} status"),
-                format!("sync-repo --force {}   # preserve everything and take the remote", target_arg(target)),
+                format!(
+                    "sync-repo --force {}   # preserve everything and take the remote",
+                    target_arg(target)
+                ),
             ],
         ));
     }
     let update = if at == old {
-        RefUpdate::FastForward {
-            branch: &target.branch,
-        }
+        RefUpdate::FastForward { branch: &target.branch }
     } else {
         RefUpdate::AlreadyMoved
     };
-    let reflog = format!(
-        "sync-repo: fast-forward {}..{} (resumed)",
-        short(&old),
-        short(&new)
-    );
-    Some(
-        match fast_forward::apply(checkout, &plan, update, &reflog) {
-            Ok(_) => {
-                report.after = Some(new.to_string());
-                report.end(Outcome::Updated, Exit::Ok)
-            }
-            Err(err) => report.fail(
-                if err.is_io() {
-                    Exit::Io
-                } else {
-                    Exit::TempFail
-                },
-                &err,
-            ),
-        },
-    )
+    let reflog = format!("sync-repo: fast-forward {}..{} (resumed)", short(&old), short(&new));
+    Some(match fast_forward::apply(checkout, &plan, update, &reflog) {
+        Ok(_) => {
+            report.after = Some(new.to_string());
+            report.end(Outcome::Updated, Exit::Ok)
+        }
+        Err(err) => report.fail(if err.is_io() { Exit::Io } else { Exit::TempFail }, &err),
+    })
 }
 
 impl Report {

@@ -4,9 +4,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Seconds since the Unix epoch, now.
 pub fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// `2026-11-24T04:03:55Z` for a Unix timestamp.
@@ -67,9 +65,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             'd' => 86_400,
             'w' => 604_800,
             _ => {
-                return Err(format!(
-                    "unknown unit `{c}` in duration `{text}` (use s, m, h, d, w)"
-                ));
+                return Err(format!("unknown unit `{c}` in duration `{text}` (use s, m, h, d, w)"));
             }
         };
         let n: u64 = number

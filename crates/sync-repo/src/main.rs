@@ -43,11 +43,7 @@ busy). With --all, the worst. See docs/exit-codes.md.";
 #[command(name = "sync-repo", version, after_help = EXAMPLES)]
 struct Args {
     /// A repo name from the config, or the path of a checkout
-    #[arg(
-        value_name = "REPO|PATH",
-        required_unless_present = "all",
-        conflicts_with = "all"
-    )]
+    #[arg(value_name = "REPO|PATH", required_unless_present = "all", conflicts_with = "all")]
     target: Option<String>,
 
     /// Sync every repo in the config
@@ -143,9 +139,7 @@ fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
         } else {
             println!("{}", report.summary());
         }
-        if matches!(report.outcome, Outcome::Refused | Outcome::Failed)
-            || report.preserved_ref.is_some()
-        {
+        if matches!(report.outcome, Outcome::Refused | Outcome::Failed) || report.preserved_ref.is_some() {
             for line in &report.resolve {
                 eprintln!("  {line}");
             }

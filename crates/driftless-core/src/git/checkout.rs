@@ -49,9 +49,7 @@ impl Checkout {
         })?;
         let workdir = repo
             .workdir()
-            .ok_or_else(|| Error::Bare {
-                path: path.to_owned(),
-            })?
+            .ok_or_else(|| Error::Bare { path: path.to_owned() })?
             .to_owned();
         Ok(Checkout { repo, workdir })
     }
@@ -116,15 +114,13 @@ impl Checkout {
         for item in iter {
             let item = item.map_err(self.read_err())?;
             let counts = match &item {
-                gix::status::Item::IndexWorktree(
-                    gix::status::index_worktree::Item::Modification { status, .. },
-                ) => !matches!(
+                gix::status::Item::IndexWorktree(gix::status::index_worktree::Item::Modification {
+                    status, ..
+                }) => !matches!(
                     status,
                     gix::status::plumbing::index_as_worktree::EntryStatus::NeedsUpdate(_)
                 ),
-                gix::status::Item::IndexWorktree(
-                    gix::status::index_worktree::Item::DirectoryContents { .. },
-                ) => false,
+                gix::status::Item::IndexWorktree(gix::status::index_worktree::Item::DirectoryContents { .. }) => false,
                 _ => true,
             };
             if counts {

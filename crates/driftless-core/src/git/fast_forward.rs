@@ -88,46 +88,30 @@ pub enum Error {
     #[error("cannot read commit {id} from the repository")]
     Object { id: ObjectId, source: gix::Error },
     #[error("cannot write {path}", path = path.display())]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Write { path: PathBuf, source: std::io::Error },
     #[error("cannot write the index of {path}; if no other git process runs, remove {path}/.git/index.lock", path = path.display())]
     Index { path: PathBuf, source: gix::Error },
-    #[error(
-        "branch {name} moved while syncing (expected {expected}); another process changed it, run again"
-    )]
+    #[error("branch {name} moved while syncing (expected {expected}); another process changed it, run again")]
     RefMoved {
         name: String,
         expected: String,
         source: gix::Error,
     },
     #[error("cannot record progress in {path}", path = path.display())]
-    Journal {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Journal { path: PathBuf, source: std::io::Error },
 }
 
 impl Error {
     /// Whether the failure is about local storage (disk full, permissions) rather than git data.
     pub fn is_io(&self) -> bool {
-        matches!(
-            self,
-            Error::Write { .. } | Error::Index { .. } | Error::Journal { .. }
-        )
+        matches!(self, Error::Write { .. } | Error::Index { .. } | Error::Journal { .. })
     }
 }
 
 impl Plan {
     /// Diff `old` and `new`. `extra` are paths that must be reset to `new` even if the two commits
     /// agree on them (locally modified paths when `--force` takes the remote state).
-    pub fn new(
-        checkout: &Checkout,
-        old: ObjectId,
-        new: ObjectId,
-        extra: &[BString],
-    ) -> Result<Plan, Error> {
+    pub fn new(checkout: &Checkout, old: ObjectId, new: ObjectId, extra: &[BString]) -> Result<Plan, Error> {
         let repo = &checkout.repo;
         let old_index = index_of_commit(repo, old)?;
         let new_index = index_of_commit(repo, new)?;
@@ -336,12 +320,7 @@ pub enum RefUpdate<'a> {
 }
 
 /// Write `plan` into the checkout (see the module docs for the order), then move the branch.
-pub fn apply(
-    checkout: &Checkout,
-    plan: &Plan,
-    update: RefUpdate<'_>,
-    reflog: &str,
-) -> Result<Applied, Error> {
+pub fn apply(checkout: &Checkout, plan: &Plan, update: RefUpdate<'_>, reflog: &str) -> Result<Applied, Error> {
     let repo = &checkout.repo;
     let journal = Journal::path(checkout);
     Journal {
@@ -373,10 +352,7 @@ pub fn apply(
         let mut dir = dir.as_path();
         // Remove directories that became empty, never the worktree root; a directory that
         // still holds untracked files stays.
-        while dir != checkout.workdir
-            && dir.starts_with(&checkout.workdir)
-            && std::fs::remove_dir(dir).is_ok()
-        {
+        while dir != checkout.workdir && dir.starts_with(&checkout.workdir) && std::fs::remove_dir(dir).is_ok() {
             match dir.parent() {
                 Some(parent) => dir = parent,
                 None => break,
@@ -391,9 +367,7 @@ pub fn apply(
         if worktree_side(repo, &abs).ok().flatten() == Some(new) {
             continue; // Already there: a resumed run, or an identical untracked file.
         }
-        if change.kind == ChangeKind::Mode
-            && set_executable(&abs, new.mode == Mode::FILE_EXECUTABLE).is_ok()
-        {
+        if change.kind == ChangeKind::Mode && set_executable(&abs, new.mode == Mode::FILE_EXECUTABLE).is_ok() {
             applied.written += 1;
             continue;
         }
@@ -440,12 +414,7 @@ fn write_index(checkout: &Checkout, plan: &Plan) -> Result<(), Error> {
         })
 }
 
-fn move_branch(
-    checkout: &Checkout,
-    plan: &Plan,
-    update: RefUpdate<'_>,
-    reflog: &str,
-) -> Result<(), Error> {
+fn move_branch(checkout: &Checkout, plan: &Plan, update: RefUpdate<'_>, reflog: &str) -> Result<(), Error> {
     use gix::refs::Target;
     use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
 
@@ -477,10 +446,7 @@ fn move_branch(
         expected: plan.old.to_string(),
         source,
     };
-    let branch_name: gix::refs::FullName = full
-        .as_str()
-        .try_into()
-        .map_err(|e| moved(gix::Error::from_error(e)))?;
+    let branch_name: gix::refs::FullName = full.as_str().try_into().map_err(|e| moved(gix::Error::from_error(e)))?;
     let mut edits = vec![RefEdit {
         change: Change::Update {
             log: log.clone(),
@@ -497,14 +463,11 @@ fn move_branch(
                 expected: PreviousValue::Any,
                 new: Target::Symbolic(branch_name),
             },
-            name: "HEAD"
-                .try_into()
-                .map_err(|e| moved(gix::Error::from_error(e)))?,
+            name: "HEAD".try_into().map_err(|e| moved(gix::Error::from_error(e)))?,
             deref: false,
         });
     }
-    repo.edit_references_as(edits, Some(signature))
-        .map_err(moved)?;
+    repo.edit_references_as(edits, Some(signature)).map_err(moved)?;
     // git also logs the move in HEAD's reflog when HEAD points at the branch.
     if !head_too {
         append_head_reflog(checkout, plan, &signature, reflog);
@@ -514,12 +477,7 @@ fn move_branch(
 
 /// Add the fast-forward to `.git/logs/HEAD`, as `git merge --ff-only` does. Best effort: the
 /// branch's own reflog is the authoritative record.
-fn append_head_reflog(
-    checkout: &Checkout,
-    plan: &Plan,
-    sig: &gix::actor::SignatureRef<'_>,
-    message: &str,
-) {
+fn append_head_reflog(checkout: &Checkout, plan: &Plan, sig: &gix::actor::SignatureRef<'_>, message: &str) {
     let path = checkout.repo.git_dir().join("logs").join("HEAD");
     if !path.exists() {
         return;
@@ -585,11 +543,7 @@ impl Journal {
 
 fn index_of_commit(repo: &gix::Repository, id: ObjectId) -> Result<gix::index::File, Error> {
     let object = |source| Error::Object { id, source };
-    let tree = repo
-        .find_commit(id)
-        .map_err(object)?
-        .tree_id()
-        .map_err(object)?;
+    let tree = repo.find_commit(id).map_err(object)?.tree_id().map_err(object)?;
     repo.index_from_tree(&tree).map_err(object)
 }
 
@@ -597,15 +551,7 @@ fn entries(index: &gix::index::File) -> Vec<(&BStr, Side)> {
     index
         .entries()
         .iter()
-        .map(|e| {
-            (
-                e.path(index),
-                Side {
-                    id: e.id,
-                    mode: e.mode,
-                },
-            )
-        })
+        .map(|e| (e.path(index), Side { id: e.id, mode: e.mode }))
         .collect()
 }
 
@@ -618,16 +564,13 @@ fn is_file(mode: Mode) -> bool {
 pub fn worktree_side(repo: &gix::Repository, path: &Path) -> std::io::Result<Option<Side>> {
     let meta = match std::fs::symlink_metadata(path) {
         Ok(meta) => meta,
-        Err(err)
-            if err.kind() == std::io::ErrorKind::NotFound || err.raw_os_error() == Some(20) =>
-        {
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound || err.raw_os_error() == Some(20) => {
             return Ok(None); // ENOTDIR: a parent is a file, so the path cannot exist.
         }
         Err(err) => return Err(err),
     };
     let hash = |data: &[u8]| {
-        gix::objs::compute_hash(repo.object_hash(), gix::object::Kind::Blob, data)
-            .map_err(std::io::Error::other)
+        gix::objs::compute_hash(repo.object_hash(), gix::object::Kind::Blob, data).map_err(std::io::Error::other)
     };
     if meta.is_dir() {
         return Ok(Some(Side {
@@ -655,10 +598,7 @@ pub fn worktree_side(repo: &gix::Repository, path: &Path) -> std::io::Result<Opt
 /// The temp name a path is written under before the rename; fixed per path, so a resumed run
 /// finds and replaces what a killed run left.
 fn temp_path(dest: &Path) -> PathBuf {
-    let name = dest
-        .file_name()
-        .map(|n| n.as_encoded_bytes())
-        .unwrap_or_default();
+    let name = dest.file_name().map(|n| n.as_encoded_bytes()).unwrap_or_default();
     // FNV-1a keeps the temp name short whatever the length of the real one.
     let hash = name.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
@@ -675,10 +615,9 @@ fn write_entry(repo: &gix::Repository, dest: &Path, side: Side) -> Result<(), Er
         // A submodule: like `git clone` without --recursive, an empty directory.
         return std::fs::create_dir_all(dest).map_err(write_err);
     }
-    let object = repo.find_object(side.id).map_err(|source| Error::Object {
-        id: side.id,
-        source,
-    })?;
+    let object = repo
+        .find_object(side.id)
+        .map_err(|source| Error::Object { id: side.id, source })?;
     let tmp = temp_path(dest);
     let _ = std::fs::remove_file(&tmp);
     let result = (|| {

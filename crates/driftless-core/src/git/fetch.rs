@@ -31,13 +31,9 @@ pub enum Error {
          set `remote:` in the config, pass --remote URL, or run `git -C {path} remote add origin URL`"
     )]
     NoRemote { path: String },
-    #[error(
-        "remote {url} is unreachable; check the network and the URL, the next run will try again"
-    )]
+    #[error("remote {url} is unreachable; check the network and the URL, the next run will try again")]
     Unreachable { url: String, source: gix::Error },
-    #[error(
-        "remote {url} has no branch `{branch}`; set `branch:` in the config or pass --branch NAME"
-    )]
+    #[error("remote {url} has no branch `{branch}`; set `branch:` in the config or pass --branch NAME")]
     NoSuchBranch { url: String, branch: String },
     #[error("fetching from {url} failed")]
     Fetch { url: String, source: gix::Error },
@@ -65,11 +61,7 @@ impl Remote {
     /// With `origin` the tip is recorded in `refs/remotes/origin/BRANCH`, as `git fetch` would.
     /// With another URL it goes to `refs/driftless/remote/BRANCH`, so `origin`'s tracking refs
     /// keep meaning what the user expects.
-    pub fn resolve(
-        checkout: &Checkout,
-        configured: Option<&str>,
-        branch: &str,
-    ) -> Result<Remote, Error> {
+    pub fn resolve(checkout: &Checkout, configured: Option<&str>, branch: &str) -> Result<Remote, Error> {
         if let Some(url) = configured {
             return Ok(Remote {
                 url: url.to_owned(),
@@ -80,10 +72,7 @@ impl Remote {
         let no_remote = || Error::NoRemote {
             path: checkout.workdir.display().to_string(),
         };
-        let origin = checkout
-            .repo
-            .find_remote("origin")
-            .map_err(|_| no_remote())?;
+        let origin = checkout.repo.find_remote("origin").map_err(|_| no_remote())?;
         let url = origin.url(Direction::Fetch).ok_or_else(no_remote)?;
         Ok(Remote {
             url: url.to_bstring().to_str_lossy().into_owned(),

@@ -16,19 +16,11 @@ pub enum Relation {
 }
 
 /// Compare `local` with `remote`.
-pub fn relation(
-    repo: &gix::Repository,
-    local: ObjectId,
-    remote: ObjectId,
-) -> Result<Relation, gix::Error> {
+pub fn relation(repo: &gix::Repository, local: ObjectId, remote: ObjectId) -> Result<Relation, gix::Error> {
     if local == remote {
         return Ok(Relation::Same);
     }
-    let base = repo
-        .merge_base(local, remote)
-        .ok()
-        .flatten()
-        .map(|id| id.detach());
+    let base = repo.merge_base(local, remote).ok().flatten().map(|id| id.detach());
     Ok(match base {
         Some(base) if base == local => Relation::Behind {
             commits: count_between(repo, remote, local)?,
@@ -54,11 +46,7 @@ pub fn is_ancestor(repo: &gix::Repository, ancestor: ObjectId, descendant: Objec
 }
 
 /// Commits reachable from `tip` but not from `hidden`.
-fn count_between(
-    repo: &gix::Repository,
-    tip: ObjectId,
-    hidden: ObjectId,
-) -> Result<usize, gix::Error> {
+fn count_between(repo: &gix::Repository, tip: ObjectId, hidden: ObjectId) -> Result<usize, gix::Error> {
     let mut count = 0;
     for info in repo.rev_walk([tip]).with_hidden([hidden]).all()? {
         info?;

@@ -44,11 +44,7 @@ pub struct Work<'a> {
 
 /// Save `work` under a new preserved ref. Returns `None` when there was nothing to save
 /// beyond what `keep_if_reachable` (the new remote tip) already contains.
-pub fn preserve(
-    checkout: &Checkout,
-    work: &Work<'_>,
-    keep_if_reachable: ObjectId,
-) -> Result<Option<Preserved>, Error> {
+pub fn preserve(checkout: &Checkout, work: &Work<'_>, keep_if_reachable: ObjectId) -> Result<Option<Preserved>, Error> {
     let err = |source| Error {
         path: checkout.workdir.clone(),
         source,
@@ -66,11 +62,7 @@ pub fn preserve(
     let has_other_tip = work
         .also
         .is_some_and(|tip| !super::history::is_ancestor(repo, tip, keep_if_reachable));
-    if work.modified.is_empty()
-        && work.in_the_way.is_empty()
-        && !has_local_commits
-        && !has_other_tip
-    {
+    if work.modified.is_empty() && work.in_the_way.is_empty() && !has_local_commits && !has_other_tip {
         return Ok(None);
     }
 
@@ -129,18 +121,13 @@ pub fn preserve(
         }
     }
     for rela in &files {
-        let abs = checkout
-            .workdir
-            .join(super::checkout::path_from_bytes(rela));
+        let abs = checkout.workdir.join(super::checkout::path_from_bytes(rela));
         let Ok(meta) = std::fs::symlink_metadata(&abs) else {
             continue;
         };
         let (kind, data) = if meta.file_type().is_symlink() {
             let target = std::fs::read_link(&abs).map_err(|e| err(gix::Error::from_error(e)))?;
-            (
-                EntryKind::Link,
-                super::checkout::path_to_bytes(&target).to_vec(),
-            )
+            (EntryKind::Link, super::checkout::path_to_bytes(&target).to_vec())
         } else {
             use std::os::unix::fs::PermissionsExt;
             let exec = meta.permissions().mode() & 0o100 != 0;
@@ -177,10 +164,7 @@ pub fn preserve(
         "sync-repo --force: preserve local work",
     )
     .map_err(err)?;
-    Ok(Some(Preserved {
-        reference,
-        commit: tip,
-    }))
+    Ok(Some(Preserved { reference, commit: tip }))
 }
 
 fn write_commit(
@@ -210,12 +194,7 @@ fn unique_ref_name(repo: &gix::Repository) -> String {
     );
     let mut name = base.clone();
     let mut n = 2;
-    while repo
-        .try_find_reference(name.as_str())
-        .ok()
-        .flatten()
-        .is_some()
-    {
+    while repo.try_find_reference(name.as_str()).ok().flatten().is_some() {
         name = format!("{base}-{n}");
         n += 1;
     }

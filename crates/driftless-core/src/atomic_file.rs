@@ -3,9 +3,19 @@
 use std::io::Write;
 use std::path::Path;
 
-/// Replace `path` with `contents`: write a temp file in the same directory, fsync it, rename it
-/// over `path`, then fsync the directory so the rename itself survives a power cut.
-pub fn write(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+/// How hard to try to survive a power cut (a crash of the process is always survived).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Temp file and rename: readers and killed processes never see half a file.
+    Atomic,
+    /// Also fsync the file before and the directory after the rename, so the new content
+    /// survives a power cut. Costs milliseconds on a slow disk.
+    Fsync,
+}
+
+/// Replace `path` with `contents`: write a temp file in the same directory and rename it over
+/// `path`, with the fsyncs that `durability` asks for.
+pub fn write(path: &Path, contents: &[u8], durability: Durability) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -18,9 +28,14 @@ pub fn write(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     let result = (|| {
         let mut file = std::fs::File::create(&tmp)?;
         file.write_all(contents)?;
-        file.sync_all()?;
+        if durability == Durability::Fsync {
+            file.sync_all()?;
+        }
         std::fs::rename(&tmp, path)?;
-        std::fs::File::open(dir)?.sync_all()
+        if durability == Durability::Fsync {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
     })();
     if result.is_err() {
         // Never leave the temp file behind, e.g. when the disk filled up mid-write.
@@ -35,8 +50,8 @@ mod tests {
     fn replaces_content_and_leaves_no_temp_file() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("state.json");
-        super::write(&path, b"one").expect("first write");
-        super::write(&path, b"two").expect("second write");
+        super::write(&path, b"one", super::Durability::Fsync).expect("first write");
+        super::write(&path, b"two", super::Durability::Atomic).expect("second write");
         assert_eq!(std::fs::read(&path).expect("read"), b"two");
         let names: Vec<_> = std::fs::read_dir(dir.path())
             .expect("ls")

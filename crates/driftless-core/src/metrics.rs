@@ -61,7 +61,11 @@ impl Metrics {
 
     /// Write the file `dir/NAME.prom` atomically.
     pub fn write(&self, dir: &Path, name: &str) -> std::io::Result<()> {
-        crate::atomic_file::write(&dir.join(format!("{name}.prom")), self.text.as_bytes())
+        crate::atomic_file::write(
+            &dir.join(format!("{name}.prom")),
+            self.text.as_bytes(),
+            crate::atomic_file::Durability::Fsync,
+        )
     }
 }
 

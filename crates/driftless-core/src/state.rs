@@ -137,7 +137,10 @@ impl StateDir {
             source: std::io::Error::other(err),
         })?;
         bytes.push(b'\n');
-        crate::atomic_file::write(&path, &bytes).map_err(|source| Error::Write { path, source })
+        // No fsync: a record is derived from the checkout, and a no-change run must stay cheap.
+        // Temp file and rename still mean a reader never sees half a record.
+        crate::atomic_file::write(&path, &bytes, crate::atomic_file::Durability::Atomic)
+            .map_err(|source| Error::Write { path, source })
     }
 }
 

@@ -711,6 +711,9 @@ fn resume(
     };
     tracing::warn!("finishing an interrupted update {}..{}", short(&old), short(&new));
     report.before = Some(old.to_string());
+    if let Ok(Relation::Behind { commits }) = history::relation(&checkout.repo, old, new) {
+        report.commits = commits;
+    }
     let plan = match Plan::new(checkout, old, new, &[]) {
         Ok(plan) => plan,
         Err(err) => return Some(report.fail(Exit::Io, &err)),

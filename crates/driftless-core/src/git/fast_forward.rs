@@ -523,9 +523,11 @@ impl Journal {
             path: path.to_owned(),
             source: e.into(),
         })?;
-        crate::atomic_file::write(path, &bytes).map_err(|source| Error::Journal {
-            path: path.to_owned(),
-            source,
+        crate::atomic_file::write(path, &bytes, crate::atomic_file::Durability::Atomic).map_err(|source| {
+            Error::Journal {
+                path: path.to_owned(),
+                source,
+            }
         })
     }
 

@@ -114,7 +114,10 @@ impl Remote {
                 url: url.clone(),
                 source,
             })?;
-        let connection = remote.connect(Direction::Fetch).map_err(unreachable)?;
+        let mut connection = remote.connect(Direction::Fetch).map_err(unreachable)?;
+        if let Some(options) = plain_http_options(repo, &self.url) {
+            connection = connection.with_transport_options(options);
+        }
         let prepare = connection
             .prepare_fetch(gix::progress::Discard, Default::default())
             .map_err(unreachable)?;
@@ -145,4 +148,25 @@ impl Remote {
             })?;
         Ok(Fetched { tip, previous_tip })
     }
+}
+
+/// Transport options for a plain `http://` remote: the HTTP client is built without loading the
+/// system's TLS roots, which would otherwise cost more than the whole no-change request.
+fn plain_http_options(repo: &gix::Repository, url: &str) -> Option<Box<dyn std::any::Any>> {
+    use gix::protocol::transport::client::blocking_io::http;
+    if !url.starts_with("http://") {
+        return None;
+    }
+    let mut options = repo.transport_options(url.as_bytes().as_bstr(), None).ok()??;
+    let http_options = options.downcast_mut::<http::Options>()?;
+    let backend = http::reqwest::Options {
+        configure_client: Some(Box::new(|builder: reqwest::blocking::ClientBuilder| {
+            Ok(builder
+                .tls_certs_only(Vec::<reqwest::Certificate>::new())
+                .tcp_nodelay(true))
+        })),
+        configure_request: None,
+    };
+    http_options.backend = Some(std::sync::Arc::new(std::sync::Mutex::new(backend)));
+    Some(options)
 }

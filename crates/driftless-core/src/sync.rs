@@ -438,7 +438,11 @@ fn run(target: &Target, options: &Options) -> Report {
 
     let fetched = match remote.fetch(&checkout, options.dry_run) {
         Ok(fetched) => fetched,
-        Err(err @ fetch::Error::NoSuchBranch { .. }) | Err(err @ fetch::Error::NoRemote { .. }) => {
+        Err(
+            err @ (fetch::Error::NoSuchBranch { .. }
+            | fetch::Error::NoRemote { .. }
+            | fetch::Error::CleartextCredentials { .. }),
+        ) => {
             return report.fail(Exit::Usage, &err);
         }
         Err(err) => return report.fail(Exit::TempFail, &err),

@@ -35,6 +35,11 @@ pub enum Error {
     Unreachable { url: String, source: gix::Error },
     #[error("remote {url} has no branch `{branch}`; set `branch:` in the config or pass --branch NAME")]
     NoSuchBranch { url: String, branch: String },
+    #[error(
+        "remote {url} carries credentials over plain http, which would send them in clear text; \
+         use https:// or ssh, or drop the credentials from the URL"
+    )]
+    CleartextCredentials { url: String },
     #[error("fetching from {url} failed")]
     Fetch { url: String, source: gix::Error },
 }
@@ -101,6 +106,9 @@ impl Remote {
         } else {
             format!("+refs/heads/{}:{}", self.branch, self.tracking_ref)
         };
+        if has_cleartext_credentials(&self.url) {
+            return Err(Error::CleartextCredentials { url });
+        }
         let unreachable = |source| Error::Unreachable {
             url: url.clone(),
             source,
@@ -169,4 +177,22 @@ fn plain_http_options(repo: &gix::Repository, url: &str) -> Option<Box<dyn std::
     };
     http_options.backend = Some(std::sync::Arc::new(std::sync::Mutex::new(backend)));
     Some(options)
+}
+
+/// `http://user:password@host/...`: gix refuses to send such credentials, and so do we, up front.
+fn has_cleartext_credentials(url: &str) -> bool {
+    url.strip_prefix("http://")
+        .and_then(|rest| rest.split('/').next())
+        .is_some_and(|authority| authority.contains('@'))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn credentials_over_plain_http_are_detected() {
+        assert!(super::has_cleartext_credentials("http://bob:pw@host/r.git"));
+        assert!(super::has_cleartext_credentials("http://token@host/r.git"));
+        assert!(!super::has_cleartext_credentials("https://bob:pw@host/r.git"));
+        assert!(!super::has_cleartext_credentials("http://host/r@x.git"));
+    }
 }

@@ -436,7 +436,7 @@ fn run(target: &Target, options: &Options) -> Report {
         return report.refuse(reasons.join("; "), resolve);
     }
 
-    let fetched = match remote.fetch(&checkout, options.dry_run) {
+    let fetched = match remote.fetch(&checkout) {
         Ok(fetched) => fetched,
         Err(
             err @ (fetch::Error::NoSuchBranch { .. }
@@ -464,17 +464,50 @@ fn run(target: &Target, options: &Options) -> Report {
             || !modified.is_empty()
             || !matches!(relation, Relation::Same | Relation::Behind { .. }))
     {
-        return force(
+        let report = force(
             &checkout, target, options, report, local, tip, relation, &modified, &git,
         );
+        return record_tip(&checkout, &remote, tip, options, report);
     }
 
+    let report = decide(
+        &checkout, target, options, report, local, &fetched, relation, &modified, &git,
+    );
+    record_tip(&checkout, &remote, tip, options, report)
+}
+
+/// After a successful sync, move the tracking ref to the fetched tip; refusals and dry runs
+/// leave every ref as it was.
+fn record_tip(checkout: &Checkout, remote: &Remote, tip: gix::ObjectId, options: &Options, report: Report) -> Report {
+    if options.dry_run || !matches!(report.outcome, Outcome::InSync | Outcome::Updated) {
+        return report;
+    }
+    match remote.record_tip(checkout, tip) {
+        Ok(()) => report,
+        Err(err) => report.fail(Exit::Io, &err),
+    }
+}
+
+/// In sync, fast-forward, or refuse: the normal (not `--force`) path once the remote is known.
+#[allow(clippy::too_many_arguments)]
+fn decide(
+    checkout: &Checkout,
+    target: &Target,
+    options: &Options,
+    mut report: Report,
+    local: gix::ObjectId,
+    fetched: &fetch::Fetched,
+    relation: Relation,
+    modified: &[BString],
+    git: &str,
+) -> Report {
+    let tip = fetched.tip;
     match relation {
         Relation::Same => {
             if !modified.is_empty() {
                 tracing::warn!(
                     "in sync with the remote, but tracked files are modified: {}",
-                    list_paths(&modified)
+                    list_paths(modified)
                 );
             }
             report.after = Some(local.to_string());
@@ -484,7 +517,7 @@ fn run(target: &Target, options: &Options) -> Report {
             report.commits = commits;
             if !modified.is_empty() {
                 return report.refuse(
-                    format!("tracked files are modified: {}", list_paths(&modified)),
+                    format!("tracked files are modified: {}", list_paths(modified)),
                     vec![
                         format!("{git} stash push   # keep the changes aside, or"),
                         format!("{git} checkout -- .   # throw them away, or"),
@@ -495,7 +528,7 @@ fn run(target: &Target, options: &Options) -> Report {
                     ],
                 );
             }
-            fast_forward(&checkout, target, options, report, local, tip, &git)
+            fast_forward(checkout, target, options, report, local, tip, git)
         }
         Relation::Ahead { commits } => report.refuse(
             format!("the local branch has {commits} commit(s) that are not on the remote"),

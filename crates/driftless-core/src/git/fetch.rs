@@ -91,9 +91,9 @@ impl Remote {
         redact(&self.url)
     }
 
-    /// Fetch the branch. With `dry_run` the objects are downloaded (to count commits and
-    /// files) but no ref is written.
-    pub fn fetch(&self, checkout: &Checkout, dry_run: bool) -> Result<Fetched, Error> {
+    /// Fetch the branch's objects, writing no ref: a run that refuses (or a dry run) leaves
+    /// every ref as it was. [`Remote::record_tip`] moves the tracking ref once the sync succeeded.
+    pub fn fetch(&self, checkout: &Checkout) -> Result<Fetched, Error> {
         let repo = &checkout.repo;
         let url = self.display();
         let previous_tip = repo
@@ -101,11 +101,7 @@ impl Remote {
             .ok()
             .flatten()
             .and_then(|r| r.target().try_id().map(ToOwned::to_owned));
-        let spec = if dry_run {
-            format!("refs/heads/{}", self.branch)
-        } else {
-            format!("+refs/heads/{}:{}", self.branch, self.tracking_ref)
-        };
+        let spec = format!("refs/heads/{}", self.branch);
         if has_cleartext_credentials(&self.url) {
             return Err(Error::CleartextCredentials { url });
         }
@@ -144,17 +140,42 @@ impl Remote {
                 url: url.clone(),
                 branch: self.branch.clone(),
             })?;
-        let message = gix::remote::fetch::RefLogMessage::Override {
-            message: format!("sync-repo: fetch {url} {}", self.branch).into(),
-        };
         prepare
-            .with_reflog_message(message)
             .receive(gix::progress::Discard, &AtomicBool::new(false))
             .map_err(|source| Error::Fetch {
                 url: url.clone(),
                 source,
             })?;
         Ok(Fetched { tip, previous_tip })
+    }
+}
+
+impl Remote {
+    /// Point the tracking ref at the fetched `tip`, as `git fetch` would have, with a reflog entry.
+    pub fn record_tip(&self, checkout: &Checkout, tip: ObjectId) -> Result<(), Error> {
+        let current = checkout
+            .repo
+            .try_find_reference(self.tracking_ref.as_str())
+            .ok()
+            .flatten()
+            .and_then(|r| r.target().try_id().map(ToOwned::to_owned));
+        if current == Some(tip) {
+            return Ok(());
+        }
+        let message = format!("sync-repo: fetch {} {}", self.display(), self.branch);
+        checkout
+            .repo
+            .reference(
+                self.tracking_ref.as_str(),
+                tip,
+                gix::refs::transaction::PreviousValue::Any,
+                message,
+            )
+            .map(drop)
+            .map_err(|source| Error::Fetch {
+                url: self.display(),
+                source,
+            })
     }
 }
 

@@ -544,21 +544,37 @@ fn decide(
             let force_pushed = fetched
                 .previous_tip
                 .is_some_and(|prev| prev != tip && !history::is_ancestor(&checkout.repo, prev, tip));
-            let reason = if force_pushed {
-                format!(
-                    "the remote branch was force-pushed: {} is no longer in the history of {} ({ahead} local commit(s) would be lost)",
+            if force_pushed {
+                let reason = format!(
+                    "the remote branch was force-pushed: {} is no longer in the history of {} \
+                     ({ahead} commit(s) here are not in the new history)",
                     short(&fetched.previous_tip.unwrap_or(local)),
                     short(&tip)
-                )
-            } else {
-                format!("the local branch and the remote have diverged ({ahead} local, {behind} remote commit(s))")
-            };
+                );
+                return report.refuse(
+                    reason,
+                    vec![
+                        format!("{git} branch before-force-push   # keep the old history, then either"),
+                        format!(
+                            "{git} fetch origin {} && {git} reset --keep FETCH_HEAD   # take the new history, or",
+                            target.branch
+                        ),
+                        format!(
+                            "sync-repo --force {}   # preserve the old history under refs/driftless/preserved/ and take the new",
+                            target_arg(target)
+                        ),
+                    ],
+                );
+            }
             report.refuse(
-                reason,
+                format!("the local branch and the remote have diverged ({ahead} local, {behind} remote commit(s))"),
                 vec![
                     format!("{git} branch saved-local   # keep the local history, then either"),
                     format!("{git} pull --rebase origin {}   # replay local commits on the remote, or", target.branch),
-                    format!("sync-repo --force {}   # preserve local commits under refs/driftless/preserved/ and take the remote", target_arg(target)),
+                    format!(
+                        "sync-repo --force {}   # preserve local commits under refs/driftless/preserved/ and take the remote",
+                        target_arg(target)
+                    ),
                 ],
             )
         }

@@ -454,8 +454,10 @@ fn run(target: &Target, options: &Options) -> Report {
         Ok(relation) => relation,
         Err(err) => return report.fail(Exit::Io, &err),
     };
-    let modified = match checkout.modified_paths() {
-        Ok(paths) => paths,
+    // Scanning the worktree is the costly part of a no-change tick; only an update needs it.
+    let needs_status = options.force || !matches!(relation, Relation::Same);
+    let modified = match needs_status.then(|| checkout.modified_paths()).transpose() {
+        Ok(paths) => paths.unwrap_or_default(),
         Err(err) => return report.fail(Exit::Io, &err),
     };
 
@@ -504,12 +506,6 @@ fn decide(
     let tip = fetched.tip;
     match relation {
         Relation::Same => {
-            if !modified.is_empty() {
-                tracing::warn!(
-                    "in sync with the remote, but tracked files are modified: {}",
-                    list_paths(modified)
-                );
-            }
             report.after = Some(local.to_string());
             report.end(Outcome::InSync, Exit::Ok)
         }

@@ -40,6 +40,46 @@ pub struct RepoConfig {
     pub remote: Option<String>,
     /// The branch to follow; [`DEFAULT_BRANCH`] when unset.
     pub branch: Option<String>,
+    /// Where `mirror-copy` copies this repo to.
+    pub mirror: Option<MirrorConfig>,
+}
+
+/// `repos.NAME.mirror`: a one-way backup copy of the repo.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MirrorConfig {
+    /// A local directory (`/mnt/backup/lab`) or an rclone remote (`gdrive:Backups/lab`).
+    pub to: String,
+    /// Copy the working tree (default) or the committed tree.
+    #[serde(default)]
+    pub from: MirrorFrom,
+    /// Exclude patterns added to the defaults (`.git/**`, `node_modules/**`, `.terraform/**`, `.tofu/**`).
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Make the mirror a true mirror: delete what the source no longer has.
+    #[serde(default)]
+    pub delete: bool,
+    /// With `delete`: never delete more than this many files in one run.
+    pub max_delete: Option<usize>,
+    /// Compare content instead of size and modification time.
+    #[serde(default)]
+    pub checksum: bool,
+    /// Copy symbolic links as links, or skip them.
+    #[serde(default)]
+    pub links: crate::mirror::local::Links,
+    /// How old the last successful mirror may get before drift-check reports it (`26h`).
+    pub max_age: Option<String>,
+}
+
+/// What a mirror copies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum MirrorFrom {
+    /// The checkout's working tree, local files included (like the seed's `rclone copy`).
+    #[default]
+    Worktree,
+    /// The tree of the committed HEAD: exactly what is in git.
+    Commit,
 }
 
 impl RepoConfig {
@@ -143,6 +183,21 @@ impl Config {
                 && (branch.is_empty() || branch.starts_with('-') || branch.contains(char::is_whitespace))
             {
                 return Err(invalid(format!("repos.{name}.branch: `{branch}` is not a branch name")));
+            }
+            if let Some(mirror) = &repo.mirror {
+                if let Err(message) = crate::mirror::filter::Excludes::new(&mirror.exclude) {
+                    return Err(invalid(format!("repos.{name}.mirror.exclude: {message}")));
+                }
+                if let Some(age) = &mirror.max_age
+                    && let Err(message) = crate::time::parse_duration(age)
+                {
+                    return Err(invalid(format!("repos.{name}.mirror.max_age: {message}")));
+                }
+                if mirror.to.trim().is_empty() {
+                    return Err(invalid(format!(
+                        "repos.{name}.mirror.to: must name a directory or an rclone remote"
+                    )));
+                }
             }
             if repo.remote.as_deref().is_some_and(str::is_empty) {
                 return Err(invalid(format!(
@@ -249,6 +304,22 @@ mod tests {
             parse("repos:\n  a/b:\n    path: /srv/hub\n"),
             Err(Error::Invalid { .. })
         ));
+    }
+
+    #[test]
+    fn mirror_entries_are_read_and_checked() {
+        let config = parse(
+            "repos:\n  hub:\n    path: /srv/hub\n    mirror:\n      to: gdrive:Backups/hub\n      from: commit\n      exclude: ['*.log']\n      max_age: 26h\n",
+        )
+        .expect("valid mirror");
+        let mirror = config.repos["hub"].mirror.as_ref().expect("mirror");
+        assert_eq!(
+            (mirror.from, mirror.exclude.len(), mirror.delete),
+            (MirrorFrom::Commit, 1, false)
+        );
+        let err = parse("repos:\n  hub:\n    path: /srv/hub\n    mirror:\n      to: /mnt/x\n      max_age: soon\n")
+            .expect_err("bad duration");
+        assert!(err.to_string().contains("max_age"), "{err}");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! - [`state`], [`lock`], [`atomic_file`]: the state directory, per-repo locks, crash-safe writes.
 //! - [`git`]: fetch, inspect, fast-forward and preserve, through gix.
 //! - [`sync`]: what `sync-repo` does to one repo, and to all of them.
+//! - [`mirror`]: what `mirror-copy` does: a one-way copy to a backup place.
 //! - [`metrics`]: Prometheus textfile output.
 //! - [`exit`], [`cli`], [`logging`], [`redact`], [`time`]: the pieces every tool shares.
 
@@ -21,6 +22,7 @@ pub mod git;
 pub mod lock;
 pub mod logging;
 pub mod metrics;
+pub mod mirror;
 pub mod redact;
 pub mod state;
 pub mod sync;

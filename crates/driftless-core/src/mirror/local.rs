@@ -1,0 +1,397 @@
+//! The native mirror engine for a local destination (a backup disk, an NFS or `rclone mount`).
+//!
+//! A file is copied when its size, mtime or mode differ (or its content, with `checksum`).
+//! Each copy is written under `.driftless-partial/` at the destination's top and renamed into
+//! place, so neither a reader nor a crash ever sees a half file under a final name; a run
+//! removes whatever a killed run left there. Files are copied on `jobs` threads.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use super::filter::Excludes;
+use super::source::{Content, Entry, Kind, Source};
+use crate::git::checkout::{path_from_bytes, path_to_bytes};
+
+/// The staging directory for partial files, at the top of the destination.
+pub const PARTIAL_DIR: &str = ".driftless-partial";
+
+/// What to do with symbolic links.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Links {
+    /// Copy them as links (never followed).
+    #[default]
+    Copy,
+    /// Leave them out.
+    Skip,
+}
+
+/// How to copy.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Remove what the source no longer has.
+    pub delete: bool,
+    /// With `delete`: abort, deleting nothing, when more than this many files would go.
+    pub max_delete: Option<usize>,
+    /// Compare content, not just size and mtime.
+    pub checksum: bool,
+    /// Symbolic links.
+    pub links: Links,
+    /// Count what would change; write nothing.
+    pub dry_run: bool,
+    /// Copy threads.
+    pub jobs: usize,
+}
+
+/// What a run did (or, dry, would do).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Stats {
+    pub copied: usize,
+    pub unchanged: usize,
+    pub deleted: usize,
+    pub bytes: u64,
+    pub links_skipped: usize,
+    /// Source paths that could not be read or copied, with why; the rest was still copied.
+    pub failed: Vec<String>,
+}
+
+/// Why a run stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "destination {path} does not exist or is not a directory; is the backup disk mounted? \
+         (driftless does not create it, so a missing mount never fills the root disk)",
+        path = path.display()
+    )]
+    DestinationMissing { path: PathBuf },
+    #[error("destination {path} is full; free space there and run again (no partial file was left)", path = path.display())]
+    DestinationFull { path: PathBuf },
+    #[error("cannot write {path}", path = path.display())]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error(
+        "{count} files would be deleted from {path}, more than --max-delete {max}; nothing was deleted. \
+         Check the source, then raise --max-delete or run without --delete",
+        path = path.display()
+    )]
+    TooManyDeletes { path: PathBuf, count: usize, max: usize },
+}
+
+/// Make `dest` match `entries` from `source`.
+pub fn mirror(
+    source: &Source,
+    entries: &[Entry],
+    dest: &Path,
+    excludes: &Excludes,
+    options: &Options,
+) -> Result<Stats, Error> {
+    if !dest.is_dir() {
+        return Err(Error::DestinationMissing { path: dest.to_owned() });
+    }
+    let staging = dest.join(PARTIAL_DIR);
+    if !options.dry_run {
+        let _ = std::fs::remove_dir_all(&staging);
+        std::fs::create_dir(&staging).map_err(|source| write_error(dest, &staging, source))?;
+    }
+    let result = run(source, entries, dest, &staging, excludes, options);
+    if !options.dry_run {
+        let _ = std::fs::remove_dir_all(&staging);
+    }
+    result
+}
+
+fn run(
+    source: &Source,
+    entries: &[Entry],
+    dest: &Path,
+    staging: &Path,
+    excludes: &Excludes,
+    options: &Options,
+) -> Result<Stats, Error> {
+    let mut stats = Stats::default();
+
+    // Deletions are decided first, so --max-delete aborts before anything is touched.
+    let doomed = if options.delete {
+        to_delete(entries, dest, excludes, options.links)
+    } else {
+        Vec::new()
+    };
+    if let Some(max) = options.max_delete {
+        let files = doomed.iter().filter(|(_, is_dir)| !is_dir).count();
+        if files > max {
+            return Err(Error::TooManyDeletes {
+                path: dest.to_owned(),
+                count: files,
+                max,
+            });
+        }
+    }
+
+    // Directories, parents first; a file or link in the way of one is replaced.
+    let repo = if options.checksum { source.open_repo() } else { None };
+    let mut work = Vec::new();
+    for entry in entries {
+        let target = dest.join(path_from_bytes(&entry.path));
+        let current = std::fs::symlink_metadata(&target).ok();
+        match &entry.kind {
+            Kind::Dir => {
+                if current.as_ref().is_some_and(|m| m.is_dir()) {
+                    continue;
+                }
+                if options.dry_run {
+                    continue;
+                }
+                if current.is_some() {
+                    std::fs::remove_file(&target).map_err(|e| write_error(dest, &target, e))?;
+                }
+                std::fs::create_dir(&target).map_err(|e| write_error(dest, &target, e))?;
+            }
+            Kind::Symlink { target: link } => {
+                if options.links == Links::Skip {
+                    stats.links_skipped += 1;
+                } else if current.as_ref().is_some_and(|m| m.file_type().is_symlink())
+                    && std::fs::read_link(&target).is_ok_and(|t| path_to_bytes(&t) == link.as_slice())
+                {
+                    stats.unchanged += 1;
+                } else {
+                    work.push(entry);
+                }
+            }
+            Kind::File { size, mtime, mode, .. } => {
+                let same = current.as_ref().is_some_and(|m| {
+                    m.is_file()
+                        && m.size() == *size
+                        && m.modified().is_ok_and(|t| t == *mtime)
+                        && m.permissions().mode() & 0o7777 == *mode
+                }) && (!options.checksum || same_content(source, repo.as_ref(), entry, &target));
+                if same {
+                    stats.unchanged += 1;
+                } else if current.as_ref().is_some_and(|m| m.is_dir()) {
+                    // rsync and rclone refuse this too: the old directory may hold files the
+                    // source never had. --delete clears it.
+                    if options.delete && !options.dry_run {
+                        std::fs::remove_dir_all(&target).map_err(|e| write_error(dest, &target, e))?;
+                        work.push(entry);
+                    } else if options.delete {
+                        work.push(entry);
+                    } else {
+                        stats.failed.push(format!(
+                            "{}: the destination has a directory where the source has a file (use --delete)",
+                            String::from_utf8_lossy(&entry.path)
+                        ));
+                    }
+                } else {
+                    work.push(entry);
+                }
+            }
+        }
+    }
+
+    if options.dry_run {
+        stats.copied = work.len();
+        stats.bytes = work
+            .iter()
+            .map(|e| if let Kind::File { size, .. } = e.kind { size } else { 0 })
+            .sum();
+        stats.deleted = doomed.iter().filter(|(_, is_dir)| !is_dir).count();
+        return Ok(stats);
+    }
+
+    copy_all(source, &work, dest, staging, options.jobs, &mut stats)?;
+
+    for (path, is_dir) in doomed.iter().rev() {
+        let removed = if *is_dir {
+            std::fs::remove_dir(path)
+        } else {
+            std::fs::remove_file(path)
+        };
+        match removed {
+            Ok(()) if !is_dir => stats.deleted += 1,
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => stats.failed.push(format!("{}: cannot delete: {err}", path.display())),
+        }
+    }
+    Ok(stats)
+}
+
+fn copy_all(
+    source: &Source,
+    work: &[&Entry],
+    dest: &Path,
+    staging: &Path,
+    jobs: usize,
+    stats: &mut Stats,
+) -> Result<(), Error> {
+    let next = AtomicUsize::new(0);
+    let copied = AtomicUsize::new(0);
+    let bytes = AtomicU64::new(0);
+    let failed = Mutex::new(Vec::new());
+    let fatal: Mutex<Option<Error>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for worker in 0..jobs.clamp(1, work.len().max(1)) {
+            let (next, copied, bytes, failed, fatal) = (&next, &copied, &bytes, &failed, &fatal);
+            scope.spawn(move || {
+                let repo = source.open_repo();
+                loop {
+                    if fatal.lock().map(|f| f.is_some()).unwrap_or(true) {
+                        break;
+                    }
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(entry) = work.get(i) else { break };
+                    let tmp = staging.join(format!("{worker}-{i}"));
+                    let target = dest.join(path_from_bytes(&entry.path));
+                    match copy_one(source, repo.as_ref(), entry, &tmp, &target) {
+                        Ok(n) => {
+                            copied.fetch_add(1, Ordering::Relaxed);
+                            bytes.fetch_add(n, Ordering::Relaxed);
+                        }
+                        Err(CopyError::Read(err)) => {
+                            if let Ok(mut failed) = failed.lock() {
+                                failed.push(format!("{}: cannot read: {err}", String::from_utf8_lossy(&entry.path)));
+                            }
+                        }
+                        Err(CopyError::Write(err)) => {
+                            let _ = std::fs::remove_file(&tmp);
+                            if let Ok(mut fatal) = fatal.lock() {
+                                fatal.get_or_insert(write_error(dest, &target, err));
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    stats.copied += copied.into_inner();
+    stats.bytes += bytes.into_inner();
+    stats.failed.extend(failed.into_inner().unwrap_or_default());
+    match fatal.into_inner().ok().flatten() {
+        Some(err) => Err(err),
+        None => Ok(()),
+    }
+}
+
+enum CopyError {
+    /// The source could not be read: reported, the run goes on.
+    Read(std::io::Error),
+    /// The destination could not be written: the run stops.
+    Write(std::io::Error),
+}
+
+fn copy_one(
+    source: &Source,
+    repo: Option<&gix::Repository>,
+    entry: &Entry,
+    tmp: &Path,
+    target: &Path,
+) -> Result<u64, CopyError> {
+    match &entry.kind {
+        Kind::Symlink { target: link } => {
+            std::os::unix::fs::symlink(path_from_bytes(link), tmp).map_err(CopyError::Write)?;
+            std::fs::rename(tmp, target).map_err(CopyError::Write)?;
+            Ok(0)
+        }
+        Kind::File { mtime, mode, .. } => {
+            let written = match source.read(entry, repo).map_err(CopyError::Read)? {
+                Content::Path(from) => {
+                    let mut input = std::fs::File::open(&from).map_err(CopyError::Read)?;
+                    let mut output = std::fs::File::create(tmp).map_err(CopyError::Write)?;
+                    // std::io::copy uses copy_file_range on Linux: the kernel moves the bytes.
+                    let n = std::io::copy(&mut input, &mut output).map_err(|e| classify(e, &from))?;
+                    finish(&output, *mode, *mtime)?;
+                    n
+                }
+                Content::Bytes(data) => {
+                    let mut output = std::fs::File::create(tmp).map_err(CopyError::Write)?;
+                    output.write_all(&data).map_err(CopyError::Write)?;
+                    finish(&output, *mode, *mtime)?;
+                    data.len() as u64
+                }
+            };
+            std::fs::rename(tmp, target).map_err(CopyError::Write)?;
+            Ok(written)
+        }
+        Kind::Dir => Ok(0),
+    }
+}
+
+fn finish(file: &std::fs::File, mode: u32, mtime: std::time::SystemTime) -> Result<(), CopyError> {
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(CopyError::Write)?;
+    file.set_modified(mtime).map_err(CopyError::Write)
+}
+
+/// A failed `io::copy` is the source's fault when the source can no longer be read.
+fn classify(err: std::io::Error, from: &Path) -> CopyError {
+    if std::fs::File::open(from).is_err() {
+        CopyError::Read(err)
+    } else {
+        CopyError::Write(err)
+    }
+}
+
+fn write_error(dest: &Path, path: &Path, source: std::io::Error) -> Error {
+    // ENOSPC and EDQUOT: say so plainly.
+    if matches!(source.raw_os_error(), Some(28) | Some(122)) {
+        Error::DestinationFull { path: dest.to_owned() }
+    } else {
+        Error::Write {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
+fn same_content(source: &Source, repo: Option<&gix::Repository>, entry: &Entry, target: &Path) -> bool {
+    let Ok(theirs) = std::fs::read(target) else {
+        return false;
+    };
+    match source.read(entry, repo) {
+        Ok(Content::Path(p)) => std::fs::read(p).is_ok_and(|ours| ours == theirs),
+        Ok(Content::Bytes(ours)) => ours == theirs,
+        Err(_) => false,
+    }
+}
+
+/// Paths under `dest` that the source does not have (not counting excluded ones, which a
+/// mirror leaves alone), deepest last; `true` marks directories.
+fn to_delete(entries: &[Entry], dest: &Path, excludes: &Excludes, links: Links) -> Vec<(PathBuf, bool)> {
+    let keep: HashSet<&[u8]> = entries
+        .iter()
+        .filter(|e| links == Links::Copy || !matches!(e.kind, Kind::Symlink { .. }))
+        .map(|e| e.path.as_slice())
+        .collect();
+    let mut out = Vec::new();
+    walk_dest(dest, Vec::new(), &keep, excludes, &mut out);
+    out
+}
+
+fn walk_dest(dir: &Path, prefix: Vec<u8>, keep: &HashSet<&[u8]>, excludes: &Excludes, out: &mut Vec<(PathBuf, bool)>) {
+    let Ok(read) = std::fs::read_dir(dir) else { return };
+    for entry in read.flatten() {
+        let mut rela = prefix.clone();
+        if !rela.is_empty() {
+            rela.push(b'/');
+        }
+        rela.extend_from_slice(path_to_bytes(Path::new(&entry.file_name())));
+        if rela == PARTIAL_DIR.as_bytes() {
+            continue;
+        }
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if is_dir && excludes.excludes_dir(&rela) || !is_dir && excludes.excludes_file(&rela) {
+            continue;
+        }
+        if is_dir {
+            let gone = !keep.contains(rela.as_slice());
+            if gone {
+                out.push((entry.path(), true));
+            }
+            walk_dest(&entry.path(), rela, keep, excludes, out);
+        } else if !keep.contains(rela.as_slice()) {
+            out.push((entry.path(), false));
+        }
+    }
+}

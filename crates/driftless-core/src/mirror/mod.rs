@@ -1,0 +1,528 @@
+//! What `mirror-copy` does: a one-way copy of a repo to a backup place, never destructive by
+//! default.
+//!
+//! - [`filter`]: exclude patterns (rclone syntax), with the seed's four as defaults.
+//! - [`source`]: the working tree, or the committed tree read from git.
+//! - [`local`]: the native engine for a local destination.
+//! - [`rclone`]: the real `rclone` for remotes such as Google Drive.
+//!
+//! Semantics are `copy` (the mirror gains and updates files, never loses any) unless `delete`
+//! asks for a true mirror, guarded by `max_delete`.
+
+pub mod filter;
+pub mod local;
+pub mod rclone;
+pub mod source;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, MirrorFrom, RepoConfig};
+use crate::exit::Exit;
+use crate::metrics::{Kind as MetricKind, Metrics};
+use crate::redact::redact;
+use crate::state::{RepoId, StateDir};
+use crate::sync::error_chain;
+use filter::{DEFAULT_EXCLUDES, Excludes};
+use local::Links;
+use source::Source;
+
+/// The tool name used in state records, metrics and JSON.
+pub const TOOL: &str = "mirror-copy";
+
+/// One mirror to make.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// State and lock key.
+    pub id: RepoId,
+    /// The checkout.
+    pub path: PathBuf,
+    /// A local directory or an rclone remote.
+    pub to: String,
+    /// Working tree or committed tree.
+    pub from: MirrorFrom,
+    /// Patterns added to [`DEFAULT_EXCLUDES`].
+    pub exclude: Vec<String>,
+    /// True mirror: delete what the source no longer has.
+    pub delete: bool,
+    /// Abort before deleting more than this many files.
+    pub max_delete: Option<usize>,
+    /// Compare content, not size and mtime.
+    pub checksum: bool,
+    /// Copy or skip symbolic links.
+    pub links: Links,
+}
+
+impl Request {
+    /// The mirror configured for repo `name`.
+    pub fn configured(name: &str, repo: &RepoConfig) -> Option<Request> {
+        let mirror = repo.mirror.as_ref()?;
+        Some(Request {
+            id: RepoId::Named(name.to_owned()),
+            path: repo.path.clone(),
+            to: mirror.to.clone(),
+            from: mirror.from,
+            exclude: mirror.exclude.clone(),
+            delete: mirror.delete,
+            max_delete: mirror.max_delete,
+            checksum: mirror.checksum,
+            links: mirror.links,
+        })
+    }
+
+    /// A checkout given by path; its config entry's mirror settings apply when there is one.
+    pub fn for_path(path: &std::path::Path, config: &Config, to: Option<String>) -> Option<Request> {
+        if let Some(name) = config.repo_name_for_path(path)
+            && let Some(mut request) = Request::configured(name, &config.repos[name])
+        {
+            if let Some(to) = to {
+                request.to = to;
+            }
+            return Some(request);
+        }
+        let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+        Some(Request {
+            id: config.repo_name_for_path(path).map_or_else(
+                || RepoId::Path(canonical.clone()),
+                |name| RepoId::Named(name.to_owned()),
+            ),
+            path: canonical,
+            to: to?,
+            from: MirrorFrom::Worktree,
+            exclude: Vec::new(),
+            delete: false,
+            max_delete: None,
+            checksum: false,
+            links: Links::Copy,
+        })
+    }
+}
+
+/// How to run.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Count what would change; write nothing.
+    pub dry_run: bool,
+    /// Do nothing when the last success is more recent than this (cron's catch-up).
+    pub if_older_than: Option<Duration>,
+    /// How long to wait for another run's lock.
+    pub wait_lock: Duration,
+    /// Copy threads for a local destination.
+    pub jobs: usize,
+    /// The rclone program.
+    pub rclone: String,
+    /// Where to write `.prom` files.
+    pub metrics_dir: Option<PathBuf>,
+}
+
+/// How a mirror run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Files were copied or deleted.
+    Copied,
+    /// The mirror already matched.
+    Unchanged,
+    /// `--if-older-than`: the last success is recent enough; nothing was done.
+    Skipped,
+    /// `--dry-run`.
+    WouldCopy,
+    /// A guard stopped the run (`--max-delete`); nothing was deleted.
+    Refused,
+    /// Something failed; what was copied stays, the next run goes on.
+    Failed,
+}
+
+/// The result of one mirror run: the summary line or one `--json` record.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub tool: &'static str,
+    pub repo: String,
+    pub path: PathBuf,
+    pub destination: String,
+    pub from: MirrorFrom,
+    pub outcome: Outcome,
+    pub exit_code: u8,
+    pub commit: Option<String>,
+    pub copied: usize,
+    pub unchanged: usize,
+    pub deleted: usize,
+    pub bytes: u64,
+    pub links_skipped: usize,
+    pub failed: Vec<String>,
+    pub reason: Option<String>,
+    pub duration_ms: u64,
+    #[serde(skip)]
+    pub exit: Exit,
+}
+
+/// What the state directory keeps of the last mirror run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    pub tool: String,
+    pub repo: String,
+    pub destination: String,
+    pub from: MirrorFrom,
+    pub outcome: Outcome,
+    pub exit_code: u8,
+    pub commit: Option<String>,
+    pub copied: usize,
+    pub unchanged: usize,
+    pub deleted: usize,
+    pub bytes: u64,
+    pub started_at: u64,
+    pub finished_at: u64,
+    pub duration_ms: u64,
+    /// The last run that left the mirror complete.
+    pub last_success_at: Option<u64>,
+    /// The source commit of that run.
+    pub last_success_commit: Option<String>,
+}
+
+impl Report {
+    fn new(request: &Request) -> Report {
+        Report {
+            tool: TOOL,
+            repo: request.id.label(),
+            path: request.path.clone(),
+            destination: redact(&request.to),
+            from: request.from,
+            outcome: Outcome::Failed,
+            exit_code: 0,
+            commit: None,
+            copied: 0,
+            unchanged: 0,
+            deleted: 0,
+            bytes: 0,
+            links_skipped: 0,
+            failed: Vec::new(),
+            reason: None,
+            duration_ms: 0,
+            exit: Exit::Ok,
+        }
+    }
+
+    fn end(mut self, outcome: Outcome, exit: Exit) -> Report {
+        self.outcome = outcome;
+        self.exit = exit;
+        self.exit_code = exit.code();
+        self
+    }
+
+    fn fail(mut self, exit: Exit, error: &(dyn std::error::Error + 'static)) -> Report {
+        self.reason = Some(error_chain(error));
+        let outcome = if exit == Exit::Refused {
+            Outcome::Refused
+        } else {
+            Outcome::Failed
+        };
+        self.end(outcome, exit)
+    }
+
+    /// The one-line human summary.
+    pub fn summary(&self) -> String {
+        let counts = format!(
+            "{} copied ({}), {} unchanged, {} deleted",
+            self.copied,
+            human_bytes(self.bytes),
+            self.unchanged,
+            self.deleted
+        );
+        let detail = match self.outcome {
+            Outcome::Copied | Outcome::Unchanged => format!("{counts} in {} ms", self.duration_ms),
+            Outcome::WouldCopy => format!("would copy: {counts} [dry run]"),
+            Outcome::Skipped => format!("skipped: {}", self.reason.as_deref().unwrap_or("")),
+            Outcome::Refused => format!("refused: {}", self.reason.as_deref().unwrap_or("")),
+            Outcome::Failed => format!(
+                "failed: {}{}",
+                self.reason.as_deref().unwrap_or(""),
+                if self.copied > 0 {
+                    format!(" ({counts})")
+                } else {
+                    String::new()
+                }
+            ),
+        };
+        format!("{} -> {}: {detail}", self.repo, self.destination)
+    }
+}
+
+/// Mirror one repo: lock, copy, record.
+pub fn mirror(request: &Request, state: &StateDir, options: &Options) -> Report {
+    let started = Instant::now();
+    let started_at = crate::time::now_unix();
+    let _span = tracing::info_span!("mirror", repo = %request.id.label()).entered();
+    let previous: Option<Record> = state.read(&request.id, TOOL).ok().flatten();
+
+    if let (Some(limit), Some(last)) = (options.if_older_than, previous.as_ref().and_then(|p| p.last_success_at)) {
+        let age = Duration::from_secs(started_at.saturating_sub(last));
+        if age < limit {
+            let mut report = Report::new(request).end(Outcome::Skipped, Exit::Ok);
+            report.reason = Some(format!(
+                "last success {} ago, newer than --if-older-than {}s",
+                human_age(age),
+                limit.as_secs()
+            ));
+            return report;
+        }
+    }
+
+    let lock = match state.lock(&request.id, options.wait_lock) {
+        Ok(lock) => lock,
+        Err(crate::state::Error::Lock(err @ crate::lock::Error::Busy { .. })) => {
+            return Report::new(request).fail(Exit::TempFail, &err);
+        }
+        Err(err) => return Report::new(request).fail(Exit::Io, &err),
+    };
+    let mut report = run(request, options);
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    if !options.dry_run {
+        record(request, state, options, &mut report, previous, started_at);
+    }
+    drop(lock);
+    match report.exit {
+        Exit::Ok => tracing::info!("{}", report.summary()),
+        _ => tracing::warn!("{}", report.summary()),
+    }
+    report
+}
+
+fn run(request: &Request, options: &Options) -> Report {
+    let mut report = Report::new(request);
+    let checkout = match crate::git::checkout::Checkout::open(&request.path) {
+        Ok(checkout) => checkout,
+        Err(err) => return report.fail(Exit::Usage, &err),
+    };
+    let commit = checkout.repo.head_id().ok().map(|id| id.detach());
+    report.commit = commit.map(|c| c.to_string());
+    let excludes = match Excludes::new(
+        DEFAULT_EXCLUDES
+            .iter()
+            .copied()
+            .chain(request.exclude.iter().map(String::as_str)),
+    ) {
+        Ok(excludes) => excludes,
+        Err(message) => return report.fail(Exit::Usage, &std::io::Error::other(message)),
+    };
+    let source = match (request.from, commit) {
+        (MirrorFrom::Worktree, _) => Source::Worktree(checkout.workdir.clone()),
+        (MirrorFrom::Commit, Some(commit)) => Source::Commit {
+            repo: checkout.repo.git_dir().to_owned(),
+            commit,
+        },
+        (MirrorFrom::Commit, None) => {
+            return report.fail(
+                Exit::Usage,
+                &std::io::Error::other("--from commit: the checkout has no commit yet"),
+            );
+        }
+    };
+    let local_options = local::Options {
+        delete: request.delete,
+        max_delete: request.max_delete,
+        checksum: request.checksum,
+        links: request.links,
+        dry_run: options.dry_run,
+        jobs: options.jobs.max(1),
+    };
+
+    if rclone::is_remote(&request.to) {
+        let rclone_options = rclone::Options {
+            delete: request.delete,
+            max_delete: request.max_delete,
+            checksum: request.checksum,
+            links: request.links,
+            dry_run: options.dry_run,
+            program: options.rclone.clone(),
+        };
+        // rclone reads a directory: the working tree itself, or the commit exported first.
+        let export;
+        let from_dir = match &source {
+            Source::Worktree(dir) => dir.clone(),
+            Source::Commit { .. } => {
+                export = match tempfile::Builder::new().prefix("driftless-export-").tempdir() {
+                    Ok(dir) => dir,
+                    Err(err) => return report.fail(Exit::Io, &err),
+                };
+                let listing = match source.list(&excludes) {
+                    Ok(listing) => listing,
+                    Err(err) => return report.fail(Exit::Io, &err),
+                };
+                let export_options = local::Options {
+                    dry_run: false,
+                    delete: false,
+                    max_delete: None,
+                    ..local_options
+                };
+                if let Err(err) = local::mirror(&source, &listing.entries, export.path(), &excludes, &export_options) {
+                    return report.fail(Exit::Io, &err);
+                }
+                export.path().to_owned()
+            }
+        };
+        return match rclone::mirror(&from_dir, &request.to, &excludes, &rclone_options) {
+            Ok(()) if options.dry_run => report.end(Outcome::WouldCopy, Exit::Ok),
+            Ok(()) => report.end(Outcome::Copied, Exit::Ok),
+            Err(err) => {
+                let exit = if err.is_usage() { Exit::Usage } else { Exit::TempFail };
+                report.fail(exit, &err)
+            }
+        };
+    }
+
+    let dest = PathBuf::from(&request.to);
+    let listing = match source.list(&excludes) {
+        Ok(listing) => listing,
+        Err(err) => return report.fail(Exit::Io, &err),
+    };
+    let stats = match local::mirror(&source, &listing.entries, &dest, &excludes, &local_options) {
+        Ok(stats) => stats,
+        Err(err) => {
+            let exit = match err {
+                local::Error::TooManyDeletes { .. } => Exit::Refused,
+                local::Error::DestinationMissing { .. } => Exit::TempFail,
+                _ => Exit::Io,
+            };
+            return report.fail(exit, &err);
+        }
+    };
+    report.copied = stats.copied;
+    report.unchanged = stats.unchanged;
+    report.deleted = stats.deleted;
+    report.bytes = stats.bytes;
+    report.links_skipped = stats.links_skipped;
+    report.failed = listing
+        .unreadable
+        .iter()
+        .map(|(path, why)| format!("{}: cannot read: {why}", String::from_utf8_lossy(path)))
+        .chain(stats.failed)
+        .collect();
+    if !report.failed.is_empty() {
+        report.reason = Some(format!(
+            "{} path(s) could not be copied, the rest was: {}",
+            report.failed.len(),
+            report.failed.iter().take(3).cloned().collect::<Vec<_>>().join("; ")
+        ));
+        return report.end(Outcome::Failed, Exit::Io);
+    }
+    let outcome = match (options.dry_run, report.copied + report.deleted) {
+        (true, _) => Outcome::WouldCopy,
+        (false, 0) => Outcome::Unchanged,
+        (false, _) => Outcome::Copied,
+    };
+    report.end(outcome, Exit::Ok)
+}
+
+fn record(
+    request: &Request,
+    state: &StateDir,
+    options: &Options,
+    report: &mut Report,
+    previous: Option<Record>,
+    started_at: u64,
+) {
+    let finished_at = crate::time::now_unix();
+    let success = matches!(report.outcome, Outcome::Copied | Outcome::Unchanged);
+    let record = Record {
+        tool: TOOL.to_owned(),
+        repo: report.repo.clone(),
+        destination: report.destination.clone(),
+        from: report.from,
+        outcome: report.outcome,
+        exit_code: report.exit_code,
+        commit: report.commit.clone(),
+        copied: report.copied,
+        unchanged: report.unchanged,
+        deleted: report.deleted,
+        bytes: report.bytes,
+        started_at,
+        finished_at,
+        duration_ms: report.duration_ms,
+        last_success_at: if success {
+            Some(finished_at)
+        } else {
+            previous.as_ref().and_then(|p| p.last_success_at)
+        },
+        last_success_commit: if success {
+            report.commit.clone()
+        } else {
+            previous.as_ref().and_then(|p| p.last_success_commit.clone())
+        },
+    };
+    if let Err(err) = state.write(&request.id, TOOL, &record) {
+        tracing::error!("{}", error_chain(&err));
+        if report.exit == Exit::Ok {
+            *report = report.clone().fail(Exit::Io, &err);
+        }
+    }
+    if let Some(dir) = &options.metrics_dir {
+        let labels = [("tool", TOOL), ("repo", record.repo.as_str())];
+        let mut m = Metrics::new();
+        m.family(
+            "driftless_run_duration_seconds",
+            MetricKind::Gauge,
+            "How long the last run took.",
+        )
+        .sample(
+            "driftless_run_duration_seconds",
+            &labels,
+            record.duration_ms as f64 / 1000.0,
+        )
+        .family(
+            "driftless_run_exit_code",
+            MetricKind::Gauge,
+            "Exit code of the last run (docs/exit-codes.md).",
+        )
+        .sample("driftless_run_exit_code", &labels, f64::from(record.exit_code))
+        .family(
+            "driftless_run_timestamp_seconds",
+            MetricKind::Gauge,
+            "When the last run finished.",
+        )
+        .sample("driftless_run_timestamp_seconds", &labels, record.finished_at as f64)
+        .family(
+            "driftless_mirror_copied_bytes",
+            MetricKind::Gauge,
+            "Bytes copied by the last mirror run.",
+        )
+        .sample("driftless_mirror_copied_bytes", &labels, record.bytes as f64);
+        if let Some(at) = record.last_success_at {
+            m.family(
+                "driftless_last_success_timestamp_seconds",
+                MetricKind::Gauge,
+                "When the last successful run finished.",
+            )
+            .sample("driftless_last_success_timestamp_seconds", &labels, at as f64);
+        }
+        if let Err(err) = m.write(dir, &format!("{TOOL}-{}", request.id.file_stem())) {
+            tracing::warn!("cannot write metrics to {}: {err}", dir.display());
+        }
+    }
+}
+
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+fn human_age(age: Duration) -> String {
+    let secs = age.as_secs();
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m", secs / 60),
+        3600..86_400 => format!("{}h{}m", secs / 3600, secs % 3600 / 60),
+        _ => format!("{}d{}h", secs / 86_400, secs % 86_400 / 3600),
+    }
+}

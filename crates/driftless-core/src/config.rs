@@ -22,6 +22,8 @@ pub struct Config {
     pub state_dir: Option<PathBuf>,
     /// A node_exporter textfile-collector directory; each tool writes its `.prom` file there.
     pub metrics_dir: Option<PathBuf>,
+    /// How to run compose: `[docker, compose]` (default), `[docker-compose]`, `[podman, compose]`.
+    pub compose_command: Option<Vec<String>>,
     /// The repos, keyed by the name systemd passes as the unit instance (`sync-repo@NAME`).
     #[serde(default)]
     pub repos: BTreeMap<String, RepoConfig>,
@@ -42,6 +44,51 @@ pub struct RepoConfig {
     pub branch: Option<String>,
     /// Where `mirror-copy` copies this repo to.
     pub mirror: Option<MirrorConfig>,
+    /// Compose stacks `apply-compose` keeps in line with the checkout: globs of stack
+    /// directories (`stacks/*`), or stacks listed one by one with options.
+    #[serde(default)]
+    pub stacks: Vec<StackEntry>,
+    /// Take down (`compose down`) a stack that was removed from git. Off by default: the
+    /// removal is reported and the stack left running.
+    #[serde(default)]
+    pub prune: bool,
+}
+
+/// One item of `repos.NAME.stacks`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum StackEntry {
+    /// A glob of directories relative to the repo (`stacks/*`); each holding a compose file is a stack.
+    Glob(String),
+    /// One stack with options.
+    Stack(StackConfig),
+}
+
+/// A stack listed with options.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StackConfig {
+    /// The stack directory, relative to the repo.
+    pub dir: String,
+    /// Compose project name; else the directory name normalized to compose's rules.
+    pub project: Option<String>,
+    /// Compose files relative to `dir` (`-f`); else the one compose finds by itself.
+    #[serde(default)]
+    pub files: Vec<String>,
+    /// Env files relative to `dir` (`--env-file`); else `dir/.env`.
+    #[serde(default)]
+    pub env_file: Vec<String>,
+    /// Compose profiles to enable.
+    #[serde(default)]
+    pub profiles: Vec<String>,
+    /// Health-gated deploy: `up --wait`.
+    #[serde(default)]
+    pub wait: bool,
+    /// With `wait`: seconds before giving up.
+    pub wait_timeout: Option<u64>,
+    /// Never touch this stack (also: a `.driftless-hold` file in its directory).
+    #[serde(default)]
+    pub hold: bool,
 }
 
 /// `repos.NAME.mirror`: a one-way backup copy of the repo.

@@ -18,6 +18,9 @@ pub enum Exit {
     /// 3: refused to act because a person has to decide (dirty or diverged checkout, ...).
     /// Nothing was changed.
     Refused,
+    /// 65: the desired state could not be applied: a stack's compose failed (a broken compose
+    /// file, a failing healthcheck). That stack's state was not advanced; the next run retries.
+    ApplyFailed,
     /// 74: a local I/O failure (disk full, permission denied) stopped the run.
     /// Whatever was already written is recoverable by running again.
     Io,
@@ -33,6 +36,7 @@ impl Exit {
             Exit::Drift => 1,
             Exit::Usage => 2,
             Exit::Refused => 3,
+            Exit::ApplyFailed => 65,
             Exit::Io => 74,
             Exit::TempFail => 75,
         }
@@ -46,8 +50,9 @@ impl Exit {
             Exit::TempFail => 1,
             Exit::Drift => 2,
             Exit::Io => 3,
-            Exit::Refused => 4,
-            Exit::Usage => 5,
+            Exit::ApplyFailed => 4,
+            Exit::Refused => 5,
+            Exit::Usage => 6,
         }
     }
 
@@ -92,6 +97,7 @@ mod tests {
             (Exit::Drift, 1),
             (Exit::Usage, 2),
             (Exit::Refused, 3),
+            (Exit::ApplyFailed, 65),
             (Exit::Io, 74),
             (Exit::TempFail, 75),
         ];

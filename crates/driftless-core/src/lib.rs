@@ -8,6 +8,7 @@
 //! - [`state`], [`lock`], [`atomic_file`]: the state directory, per-repo locks, crash-safe writes.
 //! - [`git`]: fetch, inspect, fast-forward and preserve, through gix.
 //! - [`sync`]: what `sync-repo` does to one repo, and to all of them.
+//! - [`compose`]: what `apply-compose` does: stacks follow git, only the changed ones.
 //! - [`mirror`]: what `mirror-copy` does: a one-way copy to a backup place.
 //! - [`metrics`]: Prometheus textfile output.
 //! - [`exit`], [`cli`], [`logging`], [`redact`], [`time`]: the pieces every tool shares.
@@ -16,6 +17,7 @@
 
 pub mod atomic_file;
 pub mod cli;
+pub mod compose;
 pub mod config;
 pub mod exit;
 pub mod git;

@@ -87,8 +87,9 @@ impl Pattern {
     }
 }
 
-/// Match `text` against glob `pat` (see the module docs for the syntax).
-fn glob(pat: &[u8], text: &[u8]) -> bool {
+/// Match `text` against glob `pat` (see the module docs for the syntax). Also used to find
+/// compose stack directories.
+pub(crate) fn glob(pat: &[u8], text: &[u8]) -> bool {
     match pat.first() {
         None => text.is_empty(),
         Some(b'*') if pat.get(1) == Some(&b'*') => {

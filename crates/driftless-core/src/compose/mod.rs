@@ -1,0 +1,619 @@
+//! What `apply-compose` does: bring compose stacks in line with the checkout, applying only
+//! the stacks whose inputs changed, each decision with a reason a person can read.
+//!
+//! - [`stacks`]: which directories are stacks, with which options.
+//! - [`model`]: which files a stack reads (the only compose YAML parser).
+//! - [`runner`]: the real compose command.
+//!
+//! A stack's digest covers every input it reads from the repo, identified by git's own object
+//! ids at HEAD (tree ids for directories), so a no-change run hashes nothing and never starts
+//! docker. The digest of the last successful apply is kept in the state directory; a stack is
+//! applied when it differs, was never applied, or last failed.
+
+pub mod model;
+pub mod runner;
+pub mod stacks;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use gix::bstr::ByteSlice;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, RepoConfig, StackEntry};
+use crate::exit::Exit;
+use crate::git::checkout::Checkout;
+use crate::git::short;
+use crate::metrics::{Kind as MetricKind, Metrics};
+use crate::state::{RepoId, StateDir};
+use crate::sync::error_chain;
+use runner::Compose;
+use stacks::Stack;
+
+/// The tool name used in state records, metrics and JSON.
+pub const TOOL: &str = "apply-compose";
+
+/// The repo whose stacks to apply.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub id: RepoId,
+    pub path: PathBuf,
+    pub stacks: Vec<StackEntry>,
+    pub prune: bool,
+}
+
+impl Target {
+    /// The configured repo `name`.
+    pub fn configured(name: &str, repo: &RepoConfig) -> Target {
+        Target {
+            id: RepoId::Named(name.to_owned()),
+            path: repo.path.clone(),
+            stacks: repo.stacks.clone(),
+            prune: repo.prune,
+        }
+    }
+
+    /// A checkout by path: its config entry if it has one, else every directory of the
+    /// checkout holding a compose file (and the top itself), with no pruning.
+    pub fn from_path(path: &Path, config: &Config) -> Target {
+        if let Some(name) = config.repo_name_for_path(path) {
+            return Target::configured(name, &config.repos[name]);
+        }
+        let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+        let mut stacks = vec![StackEntry::Glob("*".into())];
+        if stacks::compose_file(&canonical).is_some() {
+            stacks.push(StackEntry::Stack(crate::config::StackConfig {
+                dir: String::new(),
+                project: canonical.file_name().map(|n| n.to_string_lossy().into_owned()),
+                files: Vec::new(),
+                env_file: Vec::new(),
+                profiles: Vec::new(),
+                wait: false,
+                wait_timeout: None,
+                hold: false,
+            }));
+        }
+        Target {
+            id: RepoId::Path(canonical.clone()),
+            path: canonical,
+            stacks,
+            prune: false,
+        }
+    }
+}
+
+/// How to run.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Decide and report; run nothing.
+    pub dry_run: bool,
+    /// Apply stacks whose tracked inputs are modified in the checkout (one-off manual runs).
+    pub allow_dirty: bool,
+    /// Apply even unchanged stacks (after a manual `docker compose down`, say).
+    pub force: bool,
+    /// Only these stacks (project names); all when empty.
+    pub only: Vec<String>,
+    /// How long to wait for another run's lock.
+    pub wait_lock: Duration,
+    /// The compose command.
+    pub compose: Compose,
+    /// Where to write `.prom` files.
+    pub metrics_dir: Option<PathBuf>,
+}
+
+/// What happened to one stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Applied now.
+    Applied,
+    /// `--dry-run`: would be applied.
+    WouldApply,
+    /// Inputs unchanged since the last successful apply.
+    Unchanged,
+    /// On hold: never touched.
+    Held,
+    /// Tracked inputs are modified in the checkout: not applied.
+    Refused,
+    /// Compose failed (or the engine was down); state not advanced, retried next run.
+    Failed,
+    /// Removed from git and taken down (`prune: true`).
+    Pruned,
+    /// `--dry-run`: would be taken down.
+    WouldPrune,
+    /// Removed from git; left running because `prune` is off.
+    Orphaned,
+}
+
+/// One stack's line in the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct StackReport {
+    pub stack: String,
+    pub dir: String,
+    pub action: Action,
+    pub reasons: Vec<String>,
+    pub digest: Option<String>,
+}
+
+/// The result for one repo: summary lines or one `--json` record.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub tool: &'static str,
+    pub repo: String,
+    pub path: PathBuf,
+    pub commit: Option<String>,
+    pub exit_code: u8,
+    pub stacks: Vec<StackReport>,
+    pub reason: Option<String>,
+    pub duration_ms: u64,
+    #[serde(skip)]
+    pub exit: Exit,
+}
+
+/// What the state directory keeps per stack.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct StackRecord {
+    pub dir: String,
+    /// Digest of the last successful apply.
+    pub applied_digest: Option<String>,
+    /// Its inputs, repo-relative path to object id, to explain the next change.
+    pub applied_inputs: BTreeMap<String, String>,
+    pub applied_commit: Option<String>,
+    pub applied_at: Option<u64>,
+    /// The last attempt's error, if it failed.
+    pub last_error: Option<String>,
+    pub last_attempt_at: Option<u64>,
+    pub held: bool,
+}
+
+/// What the state directory keeps of the last apply run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Record {
+    pub tool: String,
+    pub repo: String,
+    pub exit_code: u8,
+    pub commit: Option<String>,
+    pub finished_at: u64,
+    pub last_success_at: Option<u64>,
+    pub stacks: BTreeMap<String, StackRecord>,
+}
+
+impl Report {
+    /// Human summary: one line per stack.
+    pub fn summary(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if let Some(reason) = &self.reason {
+            lines.push(format!("{}: {reason}", self.repo));
+        }
+        for stack in &self.stacks {
+            let action = serde_json::to_value(stack.action)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+                .replace('_', " ");
+            lines.push(format!(
+                "{}/{}: {action}: {}",
+                self.repo,
+                stack.stack,
+                stack.reasons.join("; ")
+            ));
+        }
+        if lines.is_empty() {
+            lines.push(format!("{}: no stacks", self.repo));
+        }
+        lines
+    }
+}
+
+/// Apply one repo's stacks: lock, decide, run, record.
+pub fn apply(target: &Target, state: &StateDir, options: &Options) -> Report {
+    let started = Instant::now();
+    let _span = tracing::info_span!("apply", repo = %target.id.label()).entered();
+    let mut report = Report {
+        tool: TOOL,
+        repo: target.id.label(),
+        path: target.path.clone(),
+        commit: None,
+        exit_code: 0,
+        stacks: Vec::new(),
+        reason: None,
+        duration_ms: 0,
+        exit: Exit::Ok,
+    };
+    let fail = |mut report: Report, exit: Exit, err: &(dyn std::error::Error + 'static)| {
+        report.reason = Some(error_chain(err));
+        report.exit = exit;
+        report.exit_code = exit.code();
+        report
+    };
+    let lock = match state.lock(&target.id, options.wait_lock) {
+        Ok(lock) => lock,
+        Err(crate::state::Error::Lock(err @ crate::lock::Error::Busy { .. })) => {
+            return fail(report, Exit::TempFail, &err);
+        }
+        Err(err) => return fail(report, Exit::Io, &err),
+    };
+    let previous: Record = state.read(&target.id, TOOL).ok().flatten().unwrap_or_default();
+    let mut record = match run(target, options, &previous, &mut report) {
+        Ok(record) => record,
+        Err((exit, err)) => return fail(report, exit, err.as_ref()),
+    };
+    report.exit = Exit::worst(report.stacks.iter().map(|s| match s.action {
+        Action::Refused => Exit::Refused,
+        Action::Failed => Exit::ApplyFailed,
+        _ => Exit::Ok,
+    }))
+    .max(report.exit);
+    report.exit_code = report.exit.code();
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    if !options.dry_run {
+        record.finished_at = crate::time::now_unix();
+        record.exit_code = report.exit_code;
+        record.last_success_at = if report.exit == Exit::Ok {
+            Some(record.finished_at)
+        } else {
+            previous.last_success_at
+        };
+        if let Err(err) = state.write(&target.id, TOOL, &record) {
+            tracing::error!("{}", error_chain(&err));
+            report.exit = report.exit.max(Exit::Io);
+            report.exit_code = report.exit.code();
+        }
+        write_metrics(target, options, &report, &record);
+    }
+    drop(lock);
+    for line in report.summary() {
+        if report.exit == Exit::Ok {
+            tracing::info!("{line}")
+        } else {
+            tracing::warn!("{line}")
+        }
+    }
+    report
+}
+
+type Failure = (Exit, Box<dyn std::error::Error + Send + Sync>);
+
+fn run(target: &Target, options: &Options, previous: &Record, report: &mut Report) -> Result<Record, Failure> {
+    let checkout = Checkout::open(&target.path).map_err(|e| (Exit::Usage, e.into()))?;
+    let root = checkout.workdir.clone();
+    let head = checkout.repo.head_commit().map_err(|e| (Exit::Usage, e.into()))?;
+    let head_id = head.id;
+    let head_tree = head.tree().map_err(|e| (Exit::Io, e.into()))?;
+    report.commit = Some(head_id.to_string());
+    let stacks = stacks::discover(&root, &target.stacks).map_err(|e| (Exit::Usage, e.into()))?;
+    let stacks: Vec<Stack> = stacks
+        .into_iter()
+        .filter(|s| options.only.is_empty() || options.only.iter().any(|o| *o == s.project || *o == s.dir))
+        .collect();
+    if let Some(unknown) = options
+        .only
+        .iter()
+        .find(|o| !stacks.iter().any(|s| s.project == **o || s.dir == **o) && !previous.stacks.contains_key(*o))
+    {
+        return Err((
+            Exit::Usage,
+            format!("no stack `{unknown}` in {}", root.display()).into(),
+        ));
+    }
+    // Only computed when some stack's inputs must be checked against it.
+    let mut modified: Option<BTreeSet<String>> = None;
+
+    let mut record = Record {
+        tool: TOOL.to_owned(),
+        repo: report.repo.clone(),
+        commit: Some(head_id.to_string()),
+        stacks: previous.stacks.clone(),
+        ..Record::default()
+    };
+    // Decide first; only touch docker if something has to change.
+    let mut plan: Vec<(Stack, StackReport, BTreeMap<String, String>)> = Vec::new();
+    for stack in stacks {
+        let mut line = StackReport {
+            stack: stack.project.clone(),
+            dir: stack.dir.clone(),
+            action: Action::Unchanged,
+            reasons: Vec::new(),
+            digest: None,
+        };
+        if stack.hold {
+            line.action = Action::Held;
+            line.reasons.push(format!(
+                "on hold (remove {}/{} or `hold: true` to release)",
+                stack.dir,
+                stacks::HOLD_FILE
+            ));
+            if let Some(r) = record.stacks.get_mut(&stack.project) {
+                r.held = true;
+            }
+            report.stacks.push(line);
+            continue;
+        }
+        let inputs = match model::inputs(&root.join(&stack.dir), &stack.files, &stack.env_files) {
+            Ok(inputs) => inputs,
+            Err(err) => {
+                // Let compose itself say what is wrong: digest the files we know of and apply.
+                tracing::debug!("[{}] {}", stack.project, error_chain(&err));
+                model::Inputs {
+                    paths: stack
+                        .files
+                        .iter()
+                        .chain(&stack.env_files)
+                        .map(|f| (f.clone(), "compose file"))
+                        .collect(),
+                    services: Default::default(),
+                }
+            }
+        };
+        let (digest, ids, kinds) = digest(&checkout, &head_tree, &root, &stack, &inputs);
+        line.digest = Some(digest.clone());
+        let before = previous.stacks.get(&stack.project);
+        let dirty: Vec<&String> = {
+            let modified = modified.get_or_insert_with(|| {
+                checkout
+                    .modified_paths()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|p| p.to_str_lossy().into_owned())
+                    .collect()
+            });
+            ids.keys()
+                .filter(|p| modified.contains(*p) || modified.iter().any(|m| m.starts_with(&format!("{p}/"))))
+                .collect()
+        };
+        let changed = before.and_then(|b| b.applied_digest.as_deref()) != Some(digest.as_str());
+        if !dirty.is_empty() && !options.allow_dirty && (changed || options.force) {
+            line.action = Action::Refused;
+            line.reasons.push(format!(
+                "tracked inputs are modified in the checkout: {} (commit them, `git -C {} checkout -- <path>` them, or pass --allow-dirty)",
+                dirty.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+                root.display()
+            ));
+            report.stacks.push(line);
+            continue;
+        }
+        match before {
+            None => line.reasons.push("never applied".into()),
+            Some(b) if b.applied_digest.is_none() => line.reasons.push("never applied successfully".into()),
+            Some(b) if b.last_error.is_some() => {
+                line.reasons.push(format!(
+                    "last apply failed: {}",
+                    b.last_error.as_deref().unwrap_or_default()
+                ));
+            }
+            Some(b) if changed => line
+                .reasons
+                .extend(explain(&b.applied_inputs, &ids, &kinds, b, head_id)),
+            Some(_) if options.force => line.reasons.push("--force".into()),
+            Some(b) => {
+                line.reasons.push(format!(
+                    "unchanged since {}",
+                    b.applied_commit
+                        .as_deref()
+                        .map_or("-".into(), |c| c[..c.len().min(7)].to_owned())
+                ));
+                if let Some(r) = record.stacks.get_mut(&stack.project) {
+                    r.held = false;
+                }
+                report.stacks.push(line);
+                continue;
+            }
+        }
+        line.action = if options.dry_run {
+            Action::WouldApply
+        } else {
+            Action::Applied
+        };
+        plan.push((stack, line, ids));
+    }
+
+    // Stacks in state that are gone from git (and not filtered out by --only).
+    let present: BTreeSet<String> = report
+        .stacks
+        .iter()
+        .map(|s| s.stack.clone())
+        .chain(plan.iter().map(|p| p.0.project.clone()))
+        .collect();
+    let mut removed = Vec::new();
+    for (project, rec) in &previous.stacks {
+        if present.contains(project) || (!options.only.is_empty() && !options.only.contains(project)) {
+            continue;
+        }
+        if root.join(&rec.dir).is_dir()
+            && stacks::compose_file(&root.join(&rec.dir)).is_some()
+            && options.only.is_empty()
+        {
+            // Still in the repo but no longer selected by the config: leave it be.
+            continue;
+        }
+        removed.push(project.clone());
+    }
+
+    let needs_engine = !plan.is_empty() || (target.prune && !removed.is_empty());
+    if needs_engine && !options.dry_run {
+        options.compose.check_engine().map_err(|e| (Exit::TempFail, e.into()))?;
+    }
+
+    for (stack, mut line, ids) in plan {
+        let now = crate::time::now_unix();
+        let entry = record.stacks.entry(stack.project.clone()).or_default();
+        entry.dir = stack.dir.clone();
+        entry.held = false;
+        if options.dry_run {
+            report.stacks.push(line);
+            continue;
+        }
+        entry.last_attempt_at = Some(now);
+        match options.compose.up(&root, &stack) {
+            Ok(()) => {
+                entry.applied_digest = line.digest.clone();
+                entry.applied_inputs = ids;
+                entry.applied_commit = Some(head_id.to_string());
+                entry.applied_at = Some(now);
+                entry.last_error = None;
+            }
+            Err(err) => {
+                line.action = Action::Failed;
+                line.reasons.push(error_chain(&err));
+                entry.last_error = Some(error_chain(&err));
+            }
+        }
+        report.stacks.push(line);
+    }
+
+    for project in removed {
+        let dir = previous.stacks.get(&project).map(|r| r.dir.clone()).unwrap_or_default();
+        let mut line = StackReport {
+            stack: project.clone(),
+            dir,
+            action: Action::Orphaned,
+            reasons: Vec::new(),
+            digest: None,
+        };
+        if !target.prune {
+            line.reasons
+                .push("removed from git; left running (set `prune: true` to take removed stacks down)".into());
+        } else if options.dry_run {
+            line.action = Action::WouldPrune;
+            line.reasons.push("removed from git; would run compose down".into());
+        } else {
+            match options.compose.down(&project) {
+                Ok(()) => {
+                    line.action = Action::Pruned;
+                    line.reasons.push("removed from git; taken down".into());
+                    record.stacks.remove(&project);
+                }
+                Err(err) => {
+                    line.action = Action::Failed;
+                    line.reasons.push(error_chain(&err));
+                }
+            }
+        }
+        report.stacks.push(line);
+    }
+    report.stacks.sort_by(|a, b| a.stack.cmp(&b.stack));
+    Ok(record)
+}
+
+/// The stack's digest, and each input's id: git's object id at HEAD for tracked paths (a tree
+/// id for a directory), a content hash for untracked files (secrets kept out of git), or a
+/// marker for missing ones. Stack options are part of the digest too.
+fn digest(
+    checkout: &Checkout,
+    head_tree: &gix::Tree<'_>,
+    root: &Path,
+    stack: &Stack,
+    inputs: &model::Inputs,
+) -> (String, BTreeMap<String, String>, BTreeMap<String, &'static str>) {
+    let mut ids = BTreeMap::new();
+    let mut kinds = BTreeMap::new();
+    for (path, kind) in &inputs.paths {
+        let Ok(rela) = path.strip_prefix(root) else { continue }; // Outside the repo: not desired state.
+        let rela = rela.to_string_lossy().into_owned();
+        let id = match head_tree.lookup_entry_by_path(&rela) {
+            Ok(Some(entry)) => entry.object_id().to_string(),
+            _ => match std::fs::read(path) {
+                Ok(data) => gix::objs::compute_hash(checkout.repo.object_hash(), gix::object::Kind::Blob, &data)
+                    .map_or_else(|_| "unreadable".to_owned(), |id| format!("untracked:{id}")),
+                Err(_) if path.is_dir() => "untracked-dir".to_owned(),
+                Err(_) => "missing".to_owned(),
+            },
+        };
+        ids.insert(rela.clone(), id);
+        kinds.insert(rela, *kind);
+    }
+    let mut text = format!(
+        "project {}\nfiles {:?}\nenv {:?}\nprofiles {:?}\nwait {:?}\n",
+        stack.project, stack.files, stack.env_files, stack.profiles, stack.wait
+    );
+    for (path, id) in &ids {
+        text.push_str(&format!("{path}\0{id}\n"));
+    }
+    let digest = gix::objs::compute_hash(checkout.repo.object_hash(), gix::object::Kind::Blob, text.as_bytes())
+        .map_or_else(|_| "0".repeat(40), |id| id.to_string());
+    (digest, ids, kinds)
+}
+
+/// Why a stack's digest changed, one reason per input ("env_file stacks/x/x.env changed in 3f2a9c1").
+fn explain(
+    before: &BTreeMap<String, String>,
+    now: &BTreeMap<String, String>,
+    kinds: &BTreeMap<String, &'static str>,
+    record: &StackRecord,
+    head: gix::ObjectId,
+) -> Vec<String> {
+    let since = record
+        .applied_commit
+        .as_deref()
+        .map_or("-".into(), |c| c[..c.len().min(7)].to_owned());
+    let at = short(&head);
+    let mut reasons = Vec::new();
+    for (path, id) in now {
+        let kind = kinds.get(path).copied().unwrap_or("input");
+        match before.get(path) {
+            None => reasons.push(format!("{kind} {path} added in {since}..{at}")),
+            Some(old) if old != id => reasons.push(format!("{kind} {path} changed in {since}..{at}")),
+            Some(_) => {}
+        }
+    }
+    for path in before.keys().filter(|p| !now.contains_key(*p)) {
+        reasons.push(format!("input {path} no longer used (since {since})"));
+    }
+    if reasons.is_empty() {
+        reasons.push("stack options changed in the config".into());
+    }
+    reasons
+}
+
+fn write_metrics(target: &Target, options: &Options, report: &Report, record: &Record) {
+    let Some(dir) = &options.metrics_dir else { return };
+    let repo = report.repo.as_str();
+    let labels = [("tool", TOOL), ("repo", repo)];
+    let mut m = Metrics::new();
+    m.family(
+        "driftless_run_duration_seconds",
+        MetricKind::Gauge,
+        "How long the last run took.",
+    )
+    .sample(
+        "driftless_run_duration_seconds",
+        &labels,
+        report.duration_ms as f64 / 1000.0,
+    )
+    .family(
+        "driftless_run_exit_code",
+        MetricKind::Gauge,
+        "Exit code of the last run (docs/exit-codes.md).",
+    )
+    .sample("driftless_run_exit_code", &labels, f64::from(report.exit_code))
+    .family(
+        "driftless_run_timestamp_seconds",
+        MetricKind::Gauge,
+        "When the last run finished.",
+    )
+    .sample("driftless_run_timestamp_seconds", &labels, record.finished_at as f64);
+    if let Some(at) = record.last_success_at {
+        m.family(
+            "driftless_last_success_timestamp_seconds",
+            MetricKind::Gauge,
+            "When the last successful run finished.",
+        )
+        .sample("driftless_last_success_timestamp_seconds", &labels, at as f64);
+    }
+    m.family(
+        "driftless_stack_apply_failed",
+        MetricKind::Gauge,
+        "1 if the stack's last apply failed.",
+    );
+    for (project, stack) in &record.stacks {
+        m.sample(
+            "driftless_stack_apply_failed",
+            &[("repo", repo), ("stack", project)],
+            if stack.last_error.is_some() { 1.0 } else { 0.0 },
+        );
+    }
+    if let Err(err) = m.write(dir, &format!("{TOOL}-{}", target.id.file_stem())) {
+        tracing::warn!("cannot write metrics to {}: {err}", dir.display());
+    }
+}

@@ -1,0 +1,403 @@
+//! Which files a compose stack reads from the repo: the one place that parses compose YAML
+//! (through serde_yaml), so it can be swapped for another parser.
+//!
+//! Followed: the compose files, `include` (short and long form), `extends.file`, the project
+//! `.env` and `env_file`s, `configs`/`secrets` `file:` sources, bind-mount sources (short and
+//! long syntax) and `build` contexts with their Dockerfiles. Paths are interpolated
+//! (`${VAR}`, `${VAR:-default}`, `${VAR-default}`, `$VAR`) from the project `.env` and the
+//! process environment, as compose does. Anchors and `<<` merge keys are resolved.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Component, Path, PathBuf};
+
+use serde_yaml::Value;
+
+/// The file names compose looks for in a stack directory, in its order of preference.
+pub const COMPOSE_FILE_NAMES: [&str; 4] = [
+    "compose.yaml",
+    "compose.yml",
+    "docker-compose.yaml",
+    "docker-compose.yml",
+];
+
+/// Why a stack's model could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read {path}", path = path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}", path = path.display())]
+    Parse { path: PathBuf, message: String },
+}
+
+/// Everything a stack reads, as absolute paths (files and directories), sorted.
+#[derive(Debug, Default, Clone)]
+pub struct Inputs {
+    /// Each input with what kind of input it is (for reasons: "env_file x changed").
+    pub paths: Vec<(PathBuf, &'static str)>,
+    /// The service names defined, for orphan checks.
+    pub services: BTreeSet<String>,
+}
+
+/// Collect the inputs of a stack whose project directory is `project_dir`, made of
+/// `files` (absolute), with `env_files` replacing the default `.env` when given.
+pub fn inputs(project_dir: &Path, files: &[PathBuf], env_files: &[PathBuf]) -> Result<Inputs, Error> {
+    let mut seen = BTreeSet::new();
+    let mut out: Vec<(PathBuf, &'static str)> = Vec::new();
+    let mut services = BTreeSet::new();
+
+    let env_files: Vec<PathBuf> = if env_files.is_empty() {
+        vec![project_dir.join(".env")]
+    } else {
+        env_files.to_vec()
+    };
+    let mut vars: HashMap<String, String> = std::env::vars().collect();
+    for env_file in &env_files {
+        out.push((env_file.clone(), "env file"));
+        if let Ok(text) = std::fs::read_to_string(env_file) {
+            for (key, value) in parse_env(&text) {
+                vars.entry(key).or_insert(value);
+            }
+        }
+    }
+
+    let mut queue: Vec<(PathBuf, PathBuf, &'static str)> = files
+        .iter()
+        .map(|f| (f.clone(), project_dir.to_owned(), "compose file"))
+        .collect();
+    while let Some((file, base, kind)) = queue.pop() {
+        if !seen.insert(file.clone()) {
+            continue;
+        }
+        out.push((file.clone(), kind));
+        let text = std::fs::read_to_string(&file).map_err(|source| Error::Read {
+            path: file.clone(),
+            source,
+        })?;
+        let mut doc: Value = serde_yaml::from_str(&text).map_err(|e| Error::Parse {
+            path: file.clone(),
+            message: e.to_string(),
+        })?;
+        doc.apply_merge().map_err(|e| Error::Parse {
+            path: file.clone(),
+            message: e.to_string(),
+        })?;
+        let path_of = |raw: &str, base: &Path| normalize(&base.join(interpolate(raw, &vars)));
+        let file_dir = file.parent().unwrap_or(&base).to_owned();
+
+        // include: [path] or [{path: path|[paths], project_directory, env_file: path|[paths]}]
+        for item in seq(doc.get("include")) {
+            match item {
+                Value::String(path) => {
+                    let included = path_of(path, &file_dir);
+                    let dir = included
+                        .parent()
+                        .map(Path::to_owned)
+                        .unwrap_or_else(|| file_dir.clone());
+                    queue.push((included, dir, "included file"));
+                }
+                Value::Mapping(_) => {
+                    let dir = item
+                        .get("project_directory")
+                        .and_then(Value::as_str)
+                        .map(|d| path_of(d, &file_dir));
+                    for path in strings(item.get("path")) {
+                        let included = path_of(path, &file_dir);
+                        let base = dir.clone().or_else(|| included.parent().map(Path::to_owned));
+                        queue.push((included, base.unwrap_or_else(|| file_dir.clone()), "included file"));
+                    }
+                    for env in strings(item.get("env_file")) {
+                        out.push((path_of(env, &file_dir), "env file"));
+                    }
+                }
+                _ => {}
+            }
+        }
+
+        if let Some(Value::Mapping(map)) = doc.get("services") {
+            for (name, service) in map {
+                if let Some(name) = name.as_str() {
+                    services.insert(name.to_owned());
+                }
+                if let Some(extends) = service.get("extends")
+                    && let Some(other) = extends.get("file").and_then(Value::as_str)
+                {
+                    queue.push((path_of(other, &base), base.clone(), "extended file"));
+                }
+                for env in env_file_paths(service.get("env_file")) {
+                    out.push((path_of(env, &base), "env_file"));
+                }
+                for volume in seq(service.get("volumes")) {
+                    if let Some(source) = bind_source(volume) {
+                        out.push((path_of(source, &base), "bind mount"));
+                    }
+                }
+                match service.get("build") {
+                    Some(Value::String(context)) => {
+                        let context = path_of(context, &base);
+                        out.push((context.join("Dockerfile"), "Dockerfile"));
+                        out.push((context, "build context"));
+                    }
+                    Some(build @ Value::Mapping(_)) => {
+                        let context = path_of(build.get("context").and_then(Value::as_str).unwrap_or("."), &base);
+                        let dockerfile = build.get("dockerfile").and_then(Value::as_str).unwrap_or("Dockerfile");
+                        out.push((path_of(dockerfile, &context), "Dockerfile"));
+                        out.push((context, "build context"));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for section in ["configs", "secrets"] {
+            if let Some(Value::Mapping(map)) = doc.get(section) {
+                for (_, item) in map {
+                    if let Some(file) = item.get("file").and_then(Value::as_str) {
+                        out.push((
+                            path_of(file, &base),
+                            if section == "configs" {
+                                "config file"
+                            } else {
+                                "secret file"
+                            },
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    out.sort();
+    out.dedup_by(|a, b| a.0 == b.0);
+    Ok(Inputs { paths: out, services })
+}
+
+fn seq(value: Option<&Value>) -> impl Iterator<Item = &Value> {
+    value.and_then(Value::as_sequence).into_iter().flatten()
+}
+
+/// A string, or a list of strings.
+fn strings(value: Option<&Value>) -> Vec<&str> {
+    match value {
+        Some(Value::String(s)) => vec![s.as_str()],
+        Some(Value::Sequence(items)) => items.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// `env_file`: a string, a list of strings, or a list of `{path, required}`.
+fn env_file_paths(value: Option<&Value>) -> Vec<&str> {
+    match value {
+        Some(Value::String(s)) => vec![s.as_str()],
+        Some(Value::Sequence(items)) => items
+            .iter()
+            .filter_map(|item| item.as_str().or_else(|| item.get("path").and_then(Value::as_str)))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The host side of a bind mount: `./data:/data:ro` or `{type: bind, source: ./data, ...}`.
+/// Named volumes (`data:/data`) are not files of the repo.
+fn bind_source(volume: &Value) -> Option<&str> {
+    match volume {
+        Value::String(spec) => {
+            let source = spec.split(':').next()?;
+            (source.starts_with('.') || source.starts_with('/') || source.starts_with('$') || source.starts_with('~'))
+                .then_some(source)
+        }
+        Value::Mapping(_) => {
+            (volume.get("type").and_then(Value::as_str) == Some("bind")).then(|| volume.get("source")?.as_str())?
+        }
+        _ => None,
+    }
+}
+
+/// Replace `${VAR}`, `${VAR:-default}`, `${VAR-default}`, `$VAR` and `$$` as compose does.
+pub fn interpolate(text: &str, vars: &HashMap<String, String>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find('$') {
+        out.push_str(&rest[..pos]);
+        rest = &rest[pos + 1..];
+        if let Some(after) = rest.strip_prefix('$') {
+            out.push('$');
+            rest = after;
+        } else if let Some(body) = rest.strip_prefix('{') {
+            let Some(end) = body.find('}') else {
+                out.push_str("${");
+                rest = body;
+                continue;
+            };
+            let expr = &body[..end];
+            rest = &body[end + 1..];
+            let (name, default, unset_only) = if let Some((n, d)) = expr.split_once(":-") {
+                (n, Some(d), false)
+            } else if let Some((n, d)) = expr.split_once('-') {
+                (n, Some(d), true)
+            } else if let Some((n, _)) = expr.split_once(":?").or_else(|| expr.split_once('?')) {
+                (n, None, false)
+            } else {
+                (expr, None, false)
+            };
+            match (vars.get(name), default) {
+                (Some(v), Some(d)) if v.is_empty() && !unset_only => out.push_str(&interpolate(d, vars)),
+                (Some(v), _) => out.push_str(v),
+                (None, Some(d)) => out.push_str(&interpolate(d, vars)),
+                (None, None) => {}
+            }
+        } else {
+            let len = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            if len == 0 {
+                out.push('$');
+            } else {
+                out.push_str(vars.get(&rest[..len]).map_or("", String::as_str));
+            }
+            rest = &rest[len..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `KEY=value` lines of a `.env` file (comments, `export ` and quotes handled).
+pub fn parse_env(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|line| {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                return None;
+            }
+            let line = line.strip_prefix("export ").unwrap_or(line);
+            let (key, value) = line.split_once('=')?;
+            let value = value.trim();
+            let value = value
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+                .unwrap_or(value);
+            Some((key.trim().to_owned(), value.to_owned()))
+        })
+        .collect()
+}
+
+/// Resolve `.` and `..` without touching the filesystem (inputs may not exist yet).
+pub fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Compose's project-name rule: lowercase, only `a-z0-9_-`, starting with a letter or digit.
+pub fn normalize_project_name(name: &str) -> String {
+    let lowered: String = name
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_' || *c == '-')
+        .collect();
+    lowered.trim_start_matches(['_', '-']).to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interpolation_follows_compose() {
+        let vars: HashMap<String, String> = [("A".to_owned(), "x".to_owned()), ("E".to_owned(), String::new())]
+            .into_iter()
+            .collect();
+        assert_eq!(interpolate("./${A}/f", &vars), "./x/f");
+        assert_eq!(interpolate("$A-${B:-dflt}", &vars), "x-dflt");
+        assert_eq!(interpolate("${E:-d}|${E-d}", &vars), "d|");
+        assert_eq!(interpolate("$$A", &vars), "$A");
+    }
+
+    #[test]
+    fn project_names_are_normalized() {
+        assert_eq!(normalize_project_name("My Stack.v2"), "mystackv2");
+        assert_eq!(normalize_project_name("_grafana"), "grafana");
+    }
+
+    #[test]
+    fn env_files_parse_quotes_and_exports() {
+        let vars = parse_env("# c\nexport A=1\nB=\"two words\"\nC='x'\n\nbad\n");
+        assert_eq!(
+            vars,
+            vec![
+                ("A".into(), "1".into()),
+                ("B".into(), "two words".into()),
+                ("C".into(), "x".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn follows_every_kind_of_input() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("shared")).expect("mkdir");
+        std::fs::write(d.join(".env"), "CONF=conf\n").expect("write");
+        std::fs::write(
+            d.join("compose.yaml"),
+            r#"
+include:
+  - shared/common.yaml
+  - path: [shared/long.yaml]
+    env_file: shared/long.env
+x-env: &env
+  env_file: [app.env, {path: opt.env, required: false}]
+services:
+  app:
+    <<: *env
+    build: {context: ./img, dockerfile: Containerfile}
+    volumes: ["./${CONF}:/etc/app:ro", "named:/data", {type: bind, source: ./more, target: /m}]
+  base:
+    extends: {file: base.yaml, service: b}
+    build: ./img2
+configs:
+  c: {file: ./c.conf}
+secrets:
+  s: {file: ./s.txt}
+"#,
+        )
+        .expect("write");
+        std::fs::write(d.join("shared/common.yaml"), "services:\n  w:\n    env_file: w.env\n").expect("write");
+        std::fs::write(d.join("shared/long.yaml"), "services: {}\n").expect("write");
+        std::fs::write(d.join("base.yaml"), "services:\n  b:\n    image: x\n").expect("write");
+        let found = inputs(d, &[d.join("compose.yaml")], &[]).expect("inputs");
+        let rel: Vec<String> = found
+            .paths
+            .iter()
+            .map(|(p, _)| p.strip_prefix(d).expect("inside").display().to_string())
+            .collect();
+        for want in [
+            ".env",
+            "app.env",
+            "opt.env",
+            "img/Containerfile",
+            "img",
+            "img2/Dockerfile",
+            "conf",
+            "more",
+            "base.yaml",
+            "c.conf",
+            "s.txt",
+            "shared/common.yaml",
+            "shared/w.env",
+            "shared/long.yaml",
+            "shared/long.env",
+        ] {
+            assert!(rel.contains(&want.to_owned()), "{want} missing from {rel:?}");
+        }
+        assert!(!rel.iter().any(|p| p.contains("named")), "{rel:?}");
+        assert!(found.services.contains("app") && found.services.contains("w"));
+    }
+}

@@ -1,0 +1,173 @@
+//! Runs the real compose (`docker compose`, `docker-compose` or `podman compose`) through duct.
+//! Its output goes to the log, each line prefixed with the stack's name.
+
+use std::io::BufRead;
+use std::path::Path;
+
+use super::stacks::Stack;
+
+/// How to call compose.
+#[derive(Debug, Clone)]
+pub struct Compose {
+    /// Program and leading arguments, e.g. `["docker", "compose"]`.
+    pub command: Vec<String>,
+}
+
+/// Why a compose call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("`{command}` was not found; install Docker Compose v2 or set `compose_command` in the config")]
+    Missing { command: String },
+    #[error("the container engine is unreachable (`{command} ls` failed: {message}); is docker running?")]
+    EngineDown { command: String, message: String },
+    #[error("compose {action} of stack {stack} failed (exit {code}): {message}")]
+    Failed {
+        action: &'static str,
+        stack: String,
+        code: i32,
+        message: String,
+    },
+}
+
+impl Default for Compose {
+    fn default() -> Self {
+        Compose {
+            command: vec!["docker".into(), "compose".into()],
+        }
+    }
+}
+
+impl Compose {
+    /// Check that the engine answers, before anything is applied (`compose ls` talks to it).
+    pub fn check_engine(&self) -> Result<(), Error> {
+        let (program, args) = self.split(&["ls", "--quiet"]);
+        match duct::cmd(program, &args)
+            .stdout_capture()
+            .stderr_capture()
+            .unchecked()
+            .run()
+        {
+            Ok(out) if out.status.success() => Ok(()),
+            Ok(out) => Err(Error::EngineDown {
+                command: self.command.join(" "),
+                message: last_line(&String::from_utf8_lossy(&out.stderr)),
+            }),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Err(Error::Missing {
+                command: self.command.join(" "),
+            }),
+            Err(err) => Err(Error::EngineDown {
+                command: self.command.join(" "),
+                message: err.to_string(),
+            }),
+        }
+    }
+
+    /// `compose -p P --project-directory D -f ... up -d --remove-orphans [--wait]`.
+    pub fn up(&self, root: &Path, stack: &Stack) -> Result<(), Error> {
+        let mut args = self.project_args(root, stack);
+        args.extend(["up", "-d", "--remove-orphans"].map(String::from));
+        if let Some(timeout) = stack.wait {
+            args.push("--wait".into());
+            if let Some(timeout) = timeout {
+                args.push("--wait-timeout".into());
+                args.push(timeout.to_string());
+            }
+        }
+        self.run("up", &stack.project, &args)
+    }
+
+    /// `compose -p P down`: for a stack removed from git, with `prune: true`.
+    pub fn down(&self, project: &str) -> Result<(), Error> {
+        let args = ["-p", project, "down", "--remove-orphans"].map(String::from).to_vec();
+        self.run("down", project, &args)
+    }
+
+    fn project_args(&self, root: &Path, stack: &Stack) -> Vec<String> {
+        let mut args = vec![
+            "--project-name".to_owned(),
+            stack.project.clone(),
+            "--project-directory".to_owned(),
+            root.join(&stack.dir).display().to_string(),
+        ];
+        for file in &stack.files {
+            args.push("-f".into());
+            args.push(file.display().to_string());
+        }
+        for env in &stack.env_files {
+            args.push("--env-file".into());
+            args.push(env.display().to_string());
+        }
+        for profile in &stack.profiles {
+            args.push("--profile".into());
+            args.push(profile.clone());
+        }
+        args
+    }
+
+    fn run(&self, action: &'static str, stack: &str, args: &[String]) -> Result<(), Error> {
+        let extra: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (program, all) = self.split(&extra);
+        tracing::info!("[{stack}] running {} {}", program, all.join(" "));
+        let reader = match duct::cmd(program, &all).stderr_to_stdout().unchecked().reader() {
+            Ok(reader) => reader,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::Missing {
+                    command: self.command.join(" "),
+                });
+            }
+            Err(err) => {
+                return Err(Error::Failed {
+                    action,
+                    stack: stack.into(),
+                    code: -1,
+                    message: err.to_string(),
+                });
+            }
+        };
+        let mut tail: Vec<String> = Vec::new();
+        let mut lines = std::io::BufReader::new(&reader);
+        let mut line = String::new();
+        while lines.read_line(&mut line).is_ok_and(|n| n > 0) {
+            let text = line.trim_end();
+            if !text.is_empty() {
+                tracing::info!("[{stack}] {text}");
+                tail.push(text.to_owned());
+                if tail.len() > 5 {
+                    tail.remove(0);
+                }
+            }
+            line.clear();
+        }
+        let status = reader.try_wait().ok().flatten().map(|out| out.status);
+        match status {
+            Some(status) if status.success() => Ok(()),
+            status => Err(Error::Failed {
+                action,
+                stack: stack.into(),
+                code: status.and_then(|s| s.code()).unwrap_or(-1),
+                message: tail
+                    .iter()
+                    .rev()
+                    .find(|l| l.to_lowercase().contains("error"))
+                    .cloned()
+                    .unwrap_or_else(|| tail.join(" | ")),
+            }),
+        }
+    }
+
+    fn split<'a>(&'a self, extra: &[&'a str]) -> (&'a str, Vec<&'a str>) {
+        let program = self.command.first().map_or("docker", String::as_str);
+        let mut args: Vec<&str> = self.command.iter().skip(1).map(String::as_str).collect();
+        args.extend_from_slice(extra);
+        (program, args)
+    }
+}
+
+fn last_line(text: &str) -> String {
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
+        .to_owned()
+}

@@ -42,6 +42,8 @@ pub struct RepoConfig {
     pub remote: Option<String>,
     /// The branch to follow; [`DEFAULT_BRANCH`] when unset.
     pub branch: Option<String>,
+    /// How old the last successful sync may get before drift-check reports it (`1h`).
+    pub max_sync_age: Option<String>,
     /// Where `mirror-copy` copies this repo to.
     pub mirror: Option<MirrorConfig>,
     /// Compose stacks `apply-compose` keeps in line with the checkout: globs of stack
@@ -230,6 +232,11 @@ impl Config {
                 && (branch.is_empty() || branch.starts_with('-') || branch.contains(char::is_whitespace))
             {
                 return Err(invalid(format!("repos.{name}.branch: `{branch}` is not a branch name")));
+            }
+            if let Some(age) = &repo.max_sync_age
+                && let Err(message) = crate::time::parse_duration(age)
+            {
+                return Err(invalid(format!("repos.{name}.max_sync_age: {message}")));
             }
             if let Some(mirror) = &repo.mirror {
                 if let Err(message) = crate::mirror::filter::Excludes::new(&mirror.exclude) {

@@ -9,6 +9,7 @@
 //! - [`git`]: fetch, inspect, fast-forward and preserve, through gix.
 //! - [`sync`]: what `sync-repo` does to one repo, and to all of them.
 //! - [`compose`]: what `apply-compose` does: stacks follow git, only the changed ones.
+//! - [`drift`]: what `drift-check` does: desired vs live state.
 //! - [`mirror`]: what `mirror-copy` does: a one-way copy to a backup place.
 //! - [`metrics`]: Prometheus textfile output.
 //! - [`exit`], [`cli`], [`logging`], [`redact`], [`time`]: the pieces every tool shares.
@@ -19,6 +20,7 @@ pub mod atomic_file;
 pub mod cli;
 pub mod compose;
 pub mod config;
+pub mod drift;
 pub mod exit;
 pub mod git;
 pub mod lock;

@@ -496,16 +496,20 @@ fn run(target: &Target, options: &Options, previous: &Record, report: &mut Repor
     Ok(record)
 }
 
+/// Each input's id keyed by repo-relative path.
+pub type InputIds = BTreeMap<String, String>;
+
 /// The stack's digest, and each input's id: git's object id at HEAD for tracked paths (a tree
 /// id for a directory), a content hash for untracked files (secrets kept out of git), or a
-/// marker for missing ones. Stack options are part of the digest too.
-fn digest(
+/// marker for missing ones. Stack options are part of the digest too. drift-check computes the
+/// desired digest with this same function.
+pub fn digest(
     checkout: &Checkout,
     head_tree: &gix::Tree<'_>,
     root: &Path,
     stack: &Stack,
     inputs: &model::Inputs,
-) -> (String, BTreeMap<String, String>, BTreeMap<String, &'static str>) {
+) -> (String, InputIds, BTreeMap<String, &'static str>) {
     let mut ids = BTreeMap::new();
     let mut kinds = BTreeMap::new();
     for (path, kind) in &inputs.paths {
@@ -536,7 +540,7 @@ fn digest(
 }
 
 /// Why a stack's digest changed, one reason per input ("env_file stacks/x/x.env changed in 3f2a9c1").
-fn explain(
+pub fn explain(
     before: &BTreeMap<String, String>,
     now: &BTreeMap<String, String>,
     kinds: &BTreeMap<String, &'static str>,

@@ -29,6 +29,18 @@ pub enum Error {
     },
 }
 
+/// A container of a compose project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Container {
+    pub service: String,
+    /// `running`, `exited`, ...
+    pub state: String,
+    /// `healthy`, `unhealthy`, `starting`, or empty without a healthcheck.
+    pub health: String,
+    /// The `com.docker.compose.config-hash` label.
+    pub config_hash: String,
+}
+
 impl Default for Compose {
     fn default() -> Self {
         Compose {
@@ -80,6 +92,114 @@ impl Compose {
     pub fn down(&self, project: &str) -> Result<(), Error> {
         let args = ["-p", project, "down", "--remove-orphans"].map(String::from).to_vec();
         self.run("down", project, &args)
+    }
+
+    /// The containers of a project as compose sees them (`ps -a --format json`).
+    pub fn containers(&self, project: &str) -> Result<Vec<Container>, Error> {
+        let out = self.capture("ps", project, &["-p", project, "ps", "-a", "--format", "json"])?;
+        // Compose >= 2.21 prints one object per line; older versions one array.
+        let mut containers = Vec::new();
+        for line in out.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            let value: serde_json::Value = serde_json::from_str(line).map_err(|e| Error::Failed {
+                action: "ps",
+                stack: project.into(),
+                code: 0,
+                message: format!("unexpected output: {e}"),
+            })?;
+            let items = match value {
+                serde_json::Value::Array(items) => items,
+                other => vec![other],
+            };
+            for item in items {
+                let text = |key: &str| item.get(key).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+                let labels = text("Labels");
+                containers.push(Container {
+                    service: text("Service"),
+                    state: text("State"),
+                    health: text("Health"),
+                    config_hash: labels
+                        .split(',')
+                        .find_map(|kv| kv.strip_prefix("com.docker.compose.config-hash="))
+                        .unwrap_or_default()
+                        .to_owned(),
+                });
+            }
+        }
+        Ok(containers)
+    }
+
+    /// The services the stack defines and the config hash compose would give each
+    /// (`config --hash '*'`), to compare with the running containers' labels.
+    pub fn config_hashes(&self, root: &Path, stack: &Stack) -> Result<Vec<(String, String)>, Error> {
+        let mut args = self.project_args(root, stack);
+        args.extend(["config", "--hash", "*"].map(String::from));
+        let extra: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = self.capture("config", &stack.project, &extra)?;
+        Ok(out
+            .lines()
+            .filter_map(|l| {
+                l.split_once(' ')
+                    .map(|(s, h)| (s.trim().to_owned(), h.trim().to_owned()))
+            })
+            .collect())
+    }
+
+    /// The services `up` would recreate, asked of compose itself (`up -d --dry-run`): the
+    /// arbiter when a container's config-hash label and `config --hash` disagree, which compose
+    /// 2.40 does for services with an `env_file` even when `up` would change nothing.
+    pub fn would_recreate(&self, root: &Path, stack: &Stack) -> Result<Vec<String>, Error> {
+        let mut args = self.project_args(root, stack);
+        args.extend(["up", "-d", "--dry-run"].map(String::from));
+        let extra: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = self.capture_all("up --dry-run", &stack.project, &extra)?;
+        let prefix = format!("{}-", stack.project);
+        Ok(out
+            .lines()
+            .filter(|l| l.trim_end().ends_with(" Recreate"))
+            .filter_map(|l| l.split_whitespace().find(|w| w.starts_with(&prefix)))
+            .filter_map(|name| {
+                name.strip_prefix(&prefix)
+                    .and_then(|rest| rest.rsplit_once('-'))
+                    .map(|(s, _)| s.to_owned())
+            })
+            .collect())
+    }
+
+    fn capture(&self, action: &'static str, stack: &str, extra: &[&str]) -> Result<String, Error> {
+        self.capture_inner(action, stack, extra, false)
+    }
+
+    /// Like `capture`, with stderr merged in (compose prints progress there).
+    fn capture_all(&self, action: &'static str, stack: &str, extra: &[&str]) -> Result<String, Error> {
+        self.capture_inner(action, stack, extra, true)
+    }
+
+    fn capture_inner(&self, action: &'static str, stack: &str, extra: &[&str], merge: bool) -> Result<String, Error> {
+        let (program, args) = self.split(extra);
+        let cmd = duct::cmd(program, &args);
+        let cmd = if merge {
+            cmd.stderr_to_stdout()
+        } else {
+            cmd.stderr_capture()
+        };
+        match cmd.stdout_capture().unchecked().run() {
+            Ok(out) if out.status.success() => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
+            Ok(out) => Err(Error::Failed {
+                action,
+                stack: stack.into(),
+                code: out.status.code().unwrap_or(-1),
+                message: last_line(&String::from_utf8_lossy(&out.stderr)),
+            }),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Err(Error::Missing {
+                command: self.command.join(" "),
+            }),
+            Err(err) => Err(Error::Failed {
+                action,
+                stack: stack.into(),
+                code: -1,
+                message: err.to_string(),
+            }),
+        }
     }
 
     fn project_args(&self, root: &Path, stack: &Stack) -> Vec<String> {

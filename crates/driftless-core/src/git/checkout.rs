@@ -132,6 +132,32 @@ impl Checkout {
         Ok(paths)
     }
 
+    /// Untracked paths (directories collapsed, ignored files left out), as `git status` shows them.
+    pub fn untracked_paths(&self) -> Result<Vec<BString>, Error> {
+        let mut paths = Vec::new();
+        let iter = self
+            .repo
+            .status(gix::progress::Discard)
+            .map_err(self.read_err())?
+            .untracked_files(gix::status::UntrackedFiles::Collapsed)
+            .index_worktree_rewrites(None)
+            .index_worktree_submodules(gix::status::Submodule::Given {
+                ignore: gix::submodule::config::Ignore::All,
+                check_dirty: false,
+            })
+            .into_index_worktree_iter(Vec::<BString>::new())
+            .map_err(self.read_err())?;
+        for item in iter {
+            if let gix::status::index_worktree::Item::DirectoryContents { entry, .. } = item.map_err(self.read_err())?
+                && entry.status == gix::dir::entry::Status::Untracked
+            {
+                paths.push(entry.rela_path);
+            }
+        }
+        paths.sort();
+        Ok(paths)
+    }
+
     /// The absolute path of a repo-relative git path.
     pub fn worktree_path(&self, rela: &gix::bstr::BStr) -> PathBuf {
         self.workdir.join(path_from_bytes(rela))

@@ -1,0 +1,219 @@
+//! Drift of the checkout: against the remote (behind, ahead, diverged), local changes (dirty,
+//! untracked), where HEAD is, and how long ago sync-repo last succeeded.
+
+use super::{Opened, Part, RepoReport, Status, Target, duration_setting, target_arg};
+use crate::git::checkout::{Checkout, Head};
+use crate::git::fetch::Remote;
+use crate::git::history::{self, Relation};
+use crate::state::StateDir;
+use crate::sync::error_chain;
+
+/// Check the checkout; returns it opened for the stack checks, or `None` if it cannot be read.
+pub fn check(target: &Target, state: &StateDir, options: &super::Options, report: &mut RepoReport) -> Option<Opened> {
+    let repo_cfg = &target.repo;
+    let branch = repo_cfg.branch().to_owned();
+    let sync = format!("sync-repo {}", target_arg(&target.id));
+    let checkout = match Checkout::open(&repo_cfg.path) {
+        Ok(checkout) => checkout,
+        Err(err) => {
+            report.push(Part::Checkout, "checkout", Status::Drift, error_chain(&err), None);
+            return None;
+        }
+    };
+    let git = format!("git -C {}", checkout.workdir.display());
+
+    let head = checkout.head().ok();
+    let local = match &head {
+        Some(Head::Branch { name, id: Some(id) }) if *name == branch => {
+            report.push(Part::Checkout, "branch", Status::Ok, format!("on {branch}"), None);
+            report.gauge("driftless_repo_wrong_branch", &[], 0.0);
+            Some(*id)
+        }
+        Some(Head::Branch { name, id }) => {
+            report.push(
+                Part::Checkout,
+                "branch",
+                Status::Drift,
+                format!("on branch `{name}`, not `{branch}`"),
+                Some(format!("{git} checkout {branch}")),
+            );
+            report.gauge("driftless_repo_wrong_branch", &[], 1.0);
+            *id
+        }
+        Some(Head::Detached(id)) => {
+            report.push(
+                Part::Checkout,
+                "branch",
+                Status::Drift,
+                format!("HEAD is detached at {}", crate::git::short(id)),
+                Some(format!("{git} checkout {branch}")),
+            );
+            report.gauge("driftless_repo_wrong_branch", &[], 1.0);
+            Some(*id)
+        }
+        None => None,
+    };
+
+    // Remote: fetch (objects only, no ref written) or the last fetched tracking ref.
+    let remote = Remote::resolve(&checkout, repo_cfg.remote.as_deref(), &branch);
+    let tip = match (&remote, options.no_fetch) {
+        (Err(err), _) => {
+            report.push(Part::Checkout, "remote", Status::Unknown, error_chain(err), None);
+            None
+        }
+        (Ok(remote), false) => match remote.fetch(&checkout) {
+            Ok(fetched) => Some(fetched.tip),
+            Err(err) => {
+                report.push(Part::Checkout, "remote", Status::Unknown, error_chain(&err), None);
+                None
+            }
+        },
+        (Ok(remote), true) => {
+            let tip = checkout
+                .repo
+                .try_find_reference(remote.tracking_ref.as_str())
+                .ok()
+                .flatten()
+                .and_then(|r| r.target().try_id().map(ToOwned::to_owned));
+            if tip.is_none() {
+                report.push(
+                    Part::Checkout,
+                    "remote",
+                    Status::Unknown,
+                    format!("--no-fetch: {} was never fetched", remote.tracking_ref),
+                    Some(sync.clone()),
+                );
+            }
+            tip
+        }
+    };
+    if let (Some(local), Some(tip)) = (local, tip) {
+        let (ahead, behind, reason, fix) = match history::relation(&checkout.repo, local, tip) {
+            Ok(Relation::Same) => (0, 0, format!("at the remote tip {}", crate::git::short(&tip)), None),
+            Ok(Relation::Behind { commits }) => (
+                0,
+                commits,
+                format!("{commits} commit(s) behind the remote"),
+                Some(sync.clone()),
+            ),
+            Ok(Relation::Ahead { commits }) => (
+                commits,
+                0,
+                format!("{commits} local commit(s) not on the remote"),
+                Some(format!("{git} push origin {branch}   # or: {sync} --force")),
+            ),
+            Ok(Relation::Diverged { ahead, behind }) => (
+                ahead,
+                behind,
+                format!("diverged: {ahead} local, {behind} remote commit(s)"),
+                Some(format!("{sync} --force   # preserves local commits first")),
+            ),
+            Err(err) => (0, 0, error_chain(&err), None),
+        };
+        let status = if ahead + behind > 0 { Status::Drift } else { Status::Ok };
+        report.push(Part::Checkout, "remote", status, reason, fix);
+        report.gauge("driftless_repo_behind_commits", &[], behind as f64);
+        report.gauge("driftless_repo_ahead_commits", &[], ahead as f64);
+    }
+
+    match checkout.modified_paths() {
+        Ok(paths) if paths.is_empty() => {
+            report.push(
+                Part::Checkout,
+                "dirty",
+                Status::Ok,
+                "no tracked file modified".into(),
+                None,
+            );
+            report.gauge("driftless_repo_dirty", &[], 0.0);
+        }
+        Ok(paths) => {
+            report.push(
+                Part::Checkout,
+                "dirty",
+                Status::Drift,
+                format!("{} tracked file(s) modified: {}", paths.len(), list(&paths)),
+                Some(format!(
+                    "{git} diff   # then commit, `{git} stash`, or `{git} checkout -- .`"
+                )),
+            );
+            report.gauge("driftless_repo_dirty", &[], 1.0);
+        }
+        Err(err) => report.push(Part::Checkout, "dirty", Status::Unknown, error_chain(&err), None),
+    }
+    match checkout.untracked_paths() {
+        Ok(paths) => {
+            report.gauge("driftless_repo_untracked_files", &[], paths.len() as f64);
+            if paths.is_empty() {
+                report.push(
+                    Part::Checkout,
+                    "untracked",
+                    Status::Ok,
+                    "no untracked files".into(),
+                    None,
+                );
+            } else {
+                report.push(
+                    Part::Checkout,
+                    "untracked",
+                    Status::Drift,
+                    format!("{} untracked path(s): {}", paths.len(), list(&paths)),
+                    Some(format!(
+                        "{git} status   # commit them, move them away, or add them to .gitignore"
+                    )),
+                );
+            }
+        }
+        Err(err) => report.push(Part::Checkout, "untracked", Status::Unknown, error_chain(&err), None),
+    }
+
+    let record: Option<crate::sync::Record> = state.read(&target.id, crate::sync::TOOL).ok().flatten();
+    let now = crate::time::now_unix();
+    match record.as_ref().and_then(|r| r.last_success_at) {
+        Some(at) => {
+            let age = now.saturating_sub(at);
+            report.gauge("driftless_repo_last_sync_age_seconds", &[], age as f64);
+            match duration_setting(repo_cfg.max_sync_age.as_deref()) {
+                Some(max) if age > max.as_secs() => report.push(
+                    Part::Checkout,
+                    "last sync",
+                    Status::Drift,
+                    format!(
+                        "last successful sync {age}s ago, more than max_sync_age {}s",
+                        max.as_secs()
+                    ),
+                    Some(sync.clone()),
+                ),
+                _ => report.push(
+                    Part::Checkout,
+                    "last sync",
+                    Status::Ok,
+                    format!("last successful sync {age}s ago"),
+                    None,
+                ),
+            }
+        }
+        None => report.push(
+            Part::Checkout,
+            "last sync",
+            if repo_cfg.max_sync_age.is_some() {
+                Status::Drift
+            } else {
+                Status::Ok
+            },
+            "sync-repo has not succeeded on this repo yet".into(),
+            Some(sync),
+        ),
+    }
+    let root = checkout.workdir.clone();
+    Some(Opened { checkout, root })
+}
+
+fn list(paths: &[gix::bstr::BString]) -> String {
+    let shown: Vec<String> = paths.iter().take(5).map(|p| p.to_string()).collect();
+    if paths.len() > 5 {
+        format!("{} and {} more", shown.join(", "), paths.len() - 5)
+    } else {
+        shown.join(", ")
+    }
+}

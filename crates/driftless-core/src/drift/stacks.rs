@@ -1,0 +1,165 @@
+//! Drift of compose stacks: the applied digest against the checkout's, and the live containers
+//! against the stack's definition.
+//!
+//! Compose's own `com.docker.compose.config-hash` label only covers the compose model: the
+//! content of bind-mounted files and an image pushed again under the same tag are not in it.
+//! That is why the digest of the last apply (which covers bind-mount sources and build
+//! contexts) is compared too.
+
+use std::collections::BTreeSet;
+
+use super::{Opened, Part, RepoReport, Status, Target, target_arg};
+use crate::compose::{self, model, stacks};
+use crate::state::StateDir;
+use crate::sync::error_chain;
+
+/// Check every configured stack of `target`.
+pub fn check(target: &Target, opened: &Opened, state: &StateDir, options: &super::Options, report: &mut RepoReport) {
+    if target.repo.stacks.is_empty() {
+        return;
+    }
+    let apply = format!("apply-compose {}", target_arg(&target.id));
+    let found = match stacks::discover(&opened.root, &target.repo.stacks) {
+        Ok(found) => found,
+        Err(err) => {
+            report.push(Part::Stack, "stacks", Status::Drift, error_chain(&err), None);
+            return;
+        }
+    };
+    let record: compose::Record = state.read(&target.id, compose::TOOL).ok().flatten().unwrap_or_default();
+    let head = opened.checkout.repo.head_commit().ok();
+    let tree = head.as_ref().and_then(|c| c.tree().ok());
+    let engine = options.compose.check_engine();
+
+    for stack in &found {
+        let name = stack.project.as_str();
+        if stack.hold {
+            report.push(
+                Part::Stack,
+                name,
+                Status::Held,
+                "on hold: not checked, not drift".into(),
+                None,
+            );
+            report.gauge("driftless_stack_drift", &[("stack", name)], 0.0);
+            continue;
+        }
+        let mut problems: Vec<String> = Vec::new();
+        let applied = record.stacks.get(name);
+        if let Some(tree) = &tree {
+            let inputs =
+                model::inputs(&opened.root.join(&stack.dir), &stack.files, &stack.env_files).unwrap_or_else(|_| {
+                    model::Inputs {
+                        paths: stack.files.iter().map(|f| (f.clone(), "compose file")).collect(),
+                        services: Default::default(),
+                    }
+                });
+            let (digest, ids, kinds) = compose::digest(&opened.checkout, tree, &opened.root, stack, &inputs);
+            match applied {
+                None => problems.push("never applied".into()),
+                Some(a) if a.applied_digest.is_none() => problems.push("never applied successfully".into()),
+                Some(a) if a.applied_digest.as_deref() != Some(digest.as_str()) => {
+                    if let Some(head) = &head {
+                        problems.extend(compose::explain(&a.applied_inputs, &ids, &kinds, a, head.id));
+                    }
+                }
+                Some(_) => {}
+            }
+            if let Some(error) = applied.and_then(|a| a.last_error.as_deref()) {
+                problems.push(format!("last apply failed: {error}"));
+            }
+        }
+        let mut unknown = None;
+        match &engine {
+            Err(err) => unknown = Some(error_chain(err)),
+            Ok(()) => match live_problems(&options.compose, &opened.root, stack) {
+                Ok(found) => problems.extend(found),
+                Err(err) => unknown = Some(error_chain(&err)),
+            },
+        }
+        report.gauge(
+            "driftless_stack_drift",
+            &[("stack", name)],
+            if problems.is_empty() { 0.0 } else { 1.0 },
+        );
+        if !problems.is_empty() {
+            report.push(
+                Part::Stack,
+                name,
+                Status::Drift,
+                problems.join("; "),
+                Some(format!("{apply} --stack {name} --force")),
+            );
+        } else if let Some(why) = unknown {
+            report.push(
+                Part::Stack,
+                name,
+                Status::Unknown,
+                format!("live state unknown: {why}"),
+                None,
+            );
+        } else {
+            report.push(Part::Stack, name, Status::Ok, "running as committed".into(), None);
+        }
+    }
+
+    let present: BTreeSet<&str> = found.iter().map(|s| s.project.as_str()).collect();
+    for (project, rec) in &record.stacks {
+        if !present.contains(project.as_str()) && !opened.root.join(&rec.dir).is_dir() {
+            report.push(
+                Part::Stack,
+                project,
+                Status::Drift,
+                "removed from git but was applied; it may still be running".into(),
+                Some(format!(
+                    "docker compose -p {project} down   # or set `prune: true` and run {apply}"
+                )),
+            );
+        }
+    }
+}
+
+fn live_problems(
+    compose: &compose::runner::Compose,
+    root: &std::path::Path,
+    stack: &stacks::Stack,
+) -> Result<Vec<String>, compose::runner::Error> {
+    let desired = compose.config_hashes(root, stack)?;
+    let containers = compose.containers(&stack.project)?;
+    let mut problems = Vec::new();
+    let mut recreate: Option<Vec<String>> = None;
+    for (service, hash) in &desired {
+        let mine: Vec<_> = containers.iter().filter(|c| c.service == *service).collect();
+        if mine.is_empty() {
+            problems.push(format!("service {service} is defined but has no container"));
+            continue;
+        }
+        for c in mine {
+            if c.state != "running" {
+                problems.push(format!("service {service} is {}", c.state));
+            } else if c.health == "unhealthy" {
+                problems.push(format!("service {service} is unhealthy"));
+            }
+            if !c.config_hash.is_empty() && c.config_hash != *hash {
+                let confirmed = match &recreate {
+                    Some(list) => list,
+                    None => recreate.insert(compose.would_recreate(root, stack)?),
+                };
+                if confirmed.contains(service) {
+                    problems.push(format!(
+                        "service {service} runs an outdated configuration (compose would recreate it)"
+                    ));
+                }
+            }
+        }
+    }
+    for c in &containers {
+        if !desired.iter().any(|(s, _)| *s == c.service) {
+            problems.push(format!(
+                "container of service {} runs but is not defined (orphan)",
+                c.service
+            ));
+        }
+    }
+    Ok(problems)
+}

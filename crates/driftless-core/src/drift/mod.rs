@@ -115,8 +115,11 @@ pub struct Item {
     pub fix: Option<String>,
 }
 
+/// Label pairs of a gauge.
+pub type Labels = Vec<(&'static str, String)>;
+
 /// A gauge for the Prometheus file: name, labels, value.
-pub type Gauge = (&'static str, Vec<(&'static str, String)>, f64);
+pub type Gauge = (&'static str, Labels, f64);
 
 /// Everything found for one repo.
 #[derive(Debug, Clone, Default, Serialize)]

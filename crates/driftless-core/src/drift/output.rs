@@ -88,7 +88,7 @@ pub fn metrics(reports: &[RepoReport], exit_code: u8, now: u64) -> Metrics {
     ]
     .into_iter()
     .collect();
-    let mut families: BTreeMap<&str, Vec<(&Vec<(&'static str, String)>, f64)>> = BTreeMap::new();
+    let mut families: BTreeMap<&str, Vec<(&super::Labels, f64)>> = BTreeMap::new();
     for report in reports {
         for (name, labels, value) in &report.gauges {
             families.entry(name).or_default().push((labels, *value));

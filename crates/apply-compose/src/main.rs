@@ -8,12 +8,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use driftless_core::cli::{CommonArgs, error_report};
+use driftless_core::cli::{CommonArgs, looks_like_path};
 use driftless_core::compose::runner::Compose;
 use driftless_core::compose::{self, Options, Target};
-use driftless_core::config::Config;
 use driftless_core::exit::Exit;
-use driftless_core::state::StateDir;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -72,36 +70,19 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    driftless_core::logging::init(args.common.verbosity());
-    match run(&args) {
-        Ok(exit) => exit.into(),
-        Err(err) => {
-            eprintln!("{}", error_report("apply-compose", err.as_ref()));
-            Exit::Usage.into()
-        }
-    }
+    driftless_core::cli::main("apply-compose", &args.common, || run(&args))
 }
 
 fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
-    let config = Config::load(args.common.config.as_deref())?;
-    let state = StateDir::resolve(args.common.state_dir.as_deref(), &config);
-    let command = match &args.compose_command {
-        Some(text) => text.split_whitespace().map(str::to_owned).collect(),
-        None => config
-            .compose_command
-            .clone()
-            .unwrap_or_else(|| Compose::default().command),
-    };
-    if command.is_empty() {
-        return Err("--compose-command is empty".into());
-    }
+    let (config, state) = args.common.load()?;
+    let compose = Compose::from_flag_or_config(args.compose_command.as_deref(), &config)?;
     let options = Options {
         dry_run: args.common.dry_run,
         allow_dirty: args.allow_dirty,
         force: args.force,
         only: args.stack.clone(),
         wait_lock: Duration::from_secs(args.wait_lock),
-        compose: Compose { command },
+        compose,
         metrics_dir: config.metrics_dir.clone(),
     };
     let targets: Vec<Target> = if args.all {
@@ -113,7 +94,7 @@ fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
             .collect()
     } else {
         let text = args.target.as_deref().unwrap_or_default();
-        if text.contains('/') || text == "." || std::path::Path::new(text).is_dir() {
+        if looks_like_path(text) {
             vec![Target::from_path(&PathBuf::from(text), &config)]
         } else {
             let repo = config.repo(text)?;

@@ -7,12 +7,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use driftless_core::cli::{CommonArgs, error_report};
+use driftless_core::cli::{CommonArgs, looks_like_path};
 use driftless_core::compose::runner::Compose;
-use driftless_core::config::Config;
 use driftless_core::drift::{self, Options, Target, output};
 use driftless_core::exit::Exit;
-use driftless_core::state::StateDir;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -67,30 +65,16 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    driftless_core::logging::init(args.common.verbosity());
-    match run(&args) {
-        Ok(exit) => exit.into(),
-        Err(err) => {
-            eprintln!("{}", error_report("drift-check", err.as_ref()));
-            Exit::Usage.into()
-        }
-    }
+    driftless_core::cli::main("drift-check", &args.common, || run(&args))
 }
 
 fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
-    let config = Config::load(args.common.config.as_deref())?;
-    let state = StateDir::resolve(args.common.state_dir.as_deref(), &config);
-    let command = match &args.compose_command {
-        Some(text) => text.split_whitespace().map(str::to_owned).collect(),
-        None => config
-            .compose_command
-            .clone()
-            .unwrap_or_else(|| Compose::default().command),
-    };
+    let (config, state) = args.common.load()?;
+    let compose = Compose::from_flag_or_config(args.compose_command.as_deref(), &config)?;
     let options = Options {
         no_fetch: args.no_fetch,
         deep: args.deep,
-        compose: Compose { command },
+        compose,
         rclone: args.rclone.clone(),
     };
     let targets: Vec<Target> = match args.target.as_deref() {
@@ -104,7 +88,7 @@ fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
                 .map(|(name, repo)| Target::configured(name, repo))
                 .collect()
         }
-        Some(text) if text.contains('/') || text == "." || std::path::Path::new(text).is_dir() => {
+        Some(text) if looks_like_path(text) => {
             vec![Target::from_path(&PathBuf::from(text), &config)]
         }
         Some(name) => vec![Target::configured(name, config.repo(name)?)],

@@ -31,6 +31,14 @@ pub struct CommonArgs {
 }
 
 impl CommonArgs {
+    /// The config (from `--config`, `DRIFTLESS_CONFIG` or the default file, which may be
+    /// absent) and the state directory it and the flags point to.
+    pub fn load(&self) -> Result<(crate::config::Config, crate::state::StateDir), crate::config::Error> {
+        let config = crate::config::Config::load(self.config.as_deref())?;
+        let state = crate::state::StateDir::resolve(self.state_dir.as_deref(), &config);
+        Ok((config, state))
+    }
+
     /// `-v` count minus `-q` count, for [`crate::logging::init`].
     pub fn verbosity(&self) -> i8 {
         (self.verbose.min(3) as i8) - (self.quiet.min(3) as i8)
@@ -52,4 +60,28 @@ pub fn error_report(tool: &str, error: &(dyn std::error::Error + 'static)) -> St
         source = cause.source();
     }
     text
+}
+
+/// A tool's `main`: set up logging, call `run`, and turn its outcome into the exit code. An
+/// error escaping `run` is a usage or config error (exit 2), printed with its causes.
+#[allow(clippy::print_stderr)]
+pub fn main(
+    tool: &str,
+    common: &CommonArgs,
+    run: impl FnOnce() -> Result<crate::exit::Exit, Box<dyn std::error::Error>>,
+) -> std::process::ExitCode {
+    crate::logging::init(common.verbosity());
+    match run() {
+        Ok(exit) => exit.into(),
+        Err(err) => {
+            eprintln!("{}", error_report(tool, err.as_ref()));
+            crate::exit::Exit::Usage.into()
+        }
+    }
+}
+
+/// Whether a command-line target names a checkout path rather than a configured repo: repo
+/// names never contain `/`.
+pub fn looks_like_path(text: &str) -> bool {
+    text.contains('/') || text == "." || text == ".." || std::path::Path::new(text).is_dir()
 }

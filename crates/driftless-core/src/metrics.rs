@@ -12,6 +12,64 @@ pub struct Metrics {
     text: String,
 }
 
+/// What every tool reports about its last run on a repo, so monitoring works even when
+/// drift-check is not enabled.
+#[derive(Debug, Clone, Copy)]
+pub struct Run<'a> {
+    pub tool: &'a str,
+    pub repo: &'a str,
+    pub duration_ms: u64,
+    pub exit_code: u8,
+    pub finished_at: u64,
+    pub last_success_at: Option<u64>,
+}
+
+impl Run<'_> {
+    /// The run's gauges; callers may add families before [`Run::write`].
+    pub fn metrics(&self) -> Metrics {
+        let labels = [("tool", self.tool), ("repo", self.repo)];
+        let mut m = Metrics::new();
+        m.family(
+            "driftless_run_duration_seconds",
+            Kind::Gauge,
+            "How long the last run took.",
+        )
+        .sample(
+            "driftless_run_duration_seconds",
+            &labels,
+            self.duration_ms as f64 / 1000.0,
+        )
+        .family(
+            "driftless_run_exit_code",
+            Kind::Gauge,
+            "Exit code of the last run (docs/exit-codes.md).",
+        )
+        .sample("driftless_run_exit_code", &labels, f64::from(self.exit_code))
+        .family(
+            "driftless_run_timestamp_seconds",
+            Kind::Gauge,
+            "When the last run finished.",
+        )
+        .sample("driftless_run_timestamp_seconds", &labels, self.finished_at as f64);
+        if let Some(at) = self.last_success_at {
+            m.family(
+                "driftless_last_success_timestamp_seconds",
+                Kind::Gauge,
+                "When the last successful run finished.",
+            )
+            .sample("driftless_last_success_timestamp_seconds", &labels, at as f64);
+        }
+        m
+    }
+
+    /// Write `metrics` as `dir/TOOL-REPO.prom`; a failure is logged, never fatal.
+    pub fn write(&self, dir: &Path, id: &crate::state::RepoId, metrics: &Metrics) {
+        if let Err(err) = metrics.write(dir, &format!("{}-{}", self.tool, id.file_stem())) {
+            tracing::warn!("cannot write metrics to {}: {err}", dir.display());
+        }
+    }
+}
+
 /// The Prometheus metric type of a family.
 #[derive(Debug, Clone, Copy)]
 pub enum Kind {

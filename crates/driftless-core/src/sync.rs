@@ -20,7 +20,6 @@ use crate::git::fast_forward::{self, ChangeKind, Journal, Plan, RefUpdate};
 use crate::git::fetch::{self, Remote};
 use crate::git::history::{self, Relation};
 use crate::git::{preserve, short};
-use crate::metrics::{Kind, Metrics};
 use crate::redact::redact;
 use crate::state::{RepoId, StateDir};
 
@@ -323,41 +322,15 @@ fn record(target: &Target, state: &StateDir, options: &Options, report: &mut Rep
         }
     }
     if let Some(dir) = &options.metrics_dir {
-        let labels = [("tool", TOOL), ("repo", record.repo.as_str())];
-        let mut m = Metrics::new();
-        m.family(
-            "driftless_run_duration_seconds",
-            Kind::Gauge,
-            "How long the last run took.",
-        )
-        .sample(
-            "driftless_run_duration_seconds",
-            &labels,
-            record.duration_ms as f64 / 1000.0,
-        )
-        .family(
-            "driftless_run_exit_code",
-            Kind::Gauge,
-            "Exit code of the last run (docs/exit-codes.md).",
-        )
-        .sample("driftless_run_exit_code", &labels, f64::from(record.exit_code))
-        .family(
-            "driftless_run_timestamp_seconds",
-            Kind::Gauge,
-            "When the last run finished.",
-        )
-        .sample("driftless_run_timestamp_seconds", &labels, record.finished_at as f64);
-        if let Some(at) = record.last_success_at {
-            m.family(
-                "driftless_last_success_timestamp_seconds",
-                Kind::Gauge,
-                "When the last successful run finished.",
-            )
-            .sample("driftless_last_success_timestamp_seconds", &labels, at as f64);
-        }
-        if let Err(err) = m.write(dir, &format!("{TOOL}-{}", target.id.file_stem())) {
-            tracing::warn!("cannot write metrics to {}: {err}", dir.display());
-        }
+        let run = crate::metrics::Run {
+            tool: TOOL,
+            repo: &record.repo,
+            duration_ms: record.duration_ms,
+            exit_code: record.exit_code,
+            finished_at: record.finished_at,
+            last_success_at: record.last_success_at,
+        };
+        run.write(dir, &target.id, &run.metrics());
     }
 }
 

@@ -7,12 +7,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use driftless_core::cli::{CommonArgs, error_report};
-use driftless_core::config::{Config, MirrorFrom};
+use driftless_core::cli::{CommonArgs, looks_like_path};
+use driftless_core::config::MirrorFrom;
 use driftless_core::exit::Exit;
 use driftless_core::mirror::local::Links;
 use driftless_core::mirror::{self, Options, Request};
-use driftless_core::state::StateDir;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -98,19 +97,11 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    driftless_core::logging::init(args.common.verbosity());
-    match run(&args) {
-        Ok(exit) => exit.into(),
-        Err(err) => {
-            eprintln!("{}", error_report("mirror-copy", err.as_ref()));
-            Exit::Usage.into()
-        }
-    }
+    driftless_core::cli::main("mirror-copy", &args.common, || run(&args))
 }
 
 fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
-    let config = Config::load(args.common.config.as_deref())?;
-    let state = StateDir::resolve(args.common.state_dir.as_deref(), &config);
+    let (config, state) = args.common.load()?;
     let options = Options {
         dry_run: args.common.dry_run,
         if_older_than: args.if_older_than,
@@ -134,7 +125,7 @@ fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
         all
     } else {
         let text = args.target.as_deref().unwrap_or_default();
-        let request = if text.contains('/') || text == "." || std::path::Path::new(text).is_dir() {
+        let request = if looks_like_path(text) {
             Request::for_path(&PathBuf::from(text), &config, args.to.clone())
         } else {
             let repo = config.repo(text)?;

@@ -7,10 +7,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use driftless_core::cli::{CommonArgs, error_report};
-use driftless_core::config::Config;
+use driftless_core::cli::{CommonArgs, looks_like_path};
 use driftless_core::exit::Exit;
-use driftless_core::state::StateDir;
 use driftless_core::sync::{self, Options, Outcome, Target};
 
 const EXAMPLES: &str = "\
@@ -77,19 +75,11 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    driftless_core::logging::init(args.common.verbosity());
-    match run(&args) {
-        Ok(exit) => exit.into(),
-        Err(err) => {
-            eprintln!("{}", error_report("sync-repo", err.as_ref()));
-            Exit::Usage.into()
-        }
-    }
+    driftless_core::cli::main("sync-repo", &args.common, || run(&args))
 }
 
 fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
-    let config = Config::load(args.common.config.as_deref())?;
-    let state = StateDir::resolve(args.common.state_dir.as_deref(), &config);
+    let (config, state) = args.common.load()?;
     let options = Options {
         dry_run: args.common.dry_run,
         force: args.force,
@@ -146,9 +136,4 @@ fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
         }
     }
     Ok(Exit::worst(reports.iter().map(|r| r.exit)))
-}
-
-/// A name from the config never contains `/` and is never `.`; anything else is a path.
-fn looks_like_path(text: &str) -> bool {
-    text.contains('/') || text == "." || text == ".." || std::path::Path::new(text).is_dir()
 }

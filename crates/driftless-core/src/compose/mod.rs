@@ -25,7 +25,7 @@ use crate::config::{Config, RepoConfig, StackEntry};
 use crate::exit::Exit;
 use crate::git::checkout::Checkout;
 use crate::git::short;
-use crate::metrics::{Kind as MetricKind, Metrics};
+use crate::metrics::Kind as MetricKind;
 use crate::state::{RepoId, StateDir};
 use crate::sync::error_chain;
 use runner::Compose;
@@ -572,39 +572,15 @@ pub fn explain(
 
 fn write_metrics(target: &Target, options: &Options, report: &Report, record: &Record) {
     let Some(dir) = &options.metrics_dir else { return };
-    let repo = report.repo.as_str();
-    let labels = [("tool", TOOL), ("repo", repo)];
-    let mut m = Metrics::new();
-    m.family(
-        "driftless_run_duration_seconds",
-        MetricKind::Gauge,
-        "How long the last run took.",
-    )
-    .sample(
-        "driftless_run_duration_seconds",
-        &labels,
-        report.duration_ms as f64 / 1000.0,
-    )
-    .family(
-        "driftless_run_exit_code",
-        MetricKind::Gauge,
-        "Exit code of the last run (docs/exit-codes.md).",
-    )
-    .sample("driftless_run_exit_code", &labels, f64::from(report.exit_code))
-    .family(
-        "driftless_run_timestamp_seconds",
-        MetricKind::Gauge,
-        "When the last run finished.",
-    )
-    .sample("driftless_run_timestamp_seconds", &labels, record.finished_at as f64);
-    if let Some(at) = record.last_success_at {
-        m.family(
-            "driftless_last_success_timestamp_seconds",
-            MetricKind::Gauge,
-            "When the last successful run finished.",
-        )
-        .sample("driftless_last_success_timestamp_seconds", &labels, at as f64);
-    }
+    let run = crate::metrics::Run {
+        tool: TOOL,
+        repo: &report.repo,
+        duration_ms: report.duration_ms,
+        exit_code: report.exit_code,
+        finished_at: record.finished_at,
+        last_success_at: record.last_success_at,
+    };
+    let mut m = run.metrics();
     m.family(
         "driftless_stack_apply_failed",
         MetricKind::Gauge,
@@ -613,11 +589,9 @@ fn write_metrics(target: &Target, options: &Options, report: &Report, record: &R
     for (project, stack) in &record.stacks {
         m.sample(
             "driftless_stack_apply_failed",
-            &[("repo", repo), ("stack", project)],
+            &[("repo", report.repo.as_str()), ("stack", project)],
             if stack.last_error.is_some() { 1.0 } else { 0.0 },
         );
     }
-    if let Err(err) = m.write(dir, &format!("{TOOL}-{}", target.id.file_stem())) {
-        tracing::warn!("cannot write metrics to {}: {err}", dir.display());
-    }
+    run.write(dir, &target.id, &m);
 }

@@ -50,6 +50,22 @@ impl Default for Compose {
 }
 
 impl Compose {
+    /// The compose command: `--compose-command` if given, else the config's
+    /// `compose_command`, else `docker compose`.
+    pub fn from_flag_or_config(flag: Option<&str>, config: &crate::config::Config) -> Result<Compose, String> {
+        let command: Vec<String> = match flag {
+            Some(text) => text.split_whitespace().map(str::to_owned).collect(),
+            None => config
+                .compose_command
+                .clone()
+                .unwrap_or_else(|| Compose::default().command),
+        };
+        if command.is_empty() {
+            return Err("the compose command is empty".into());
+        }
+        Ok(Compose { command })
+    }
+
     /// Check that the engine answers, before anything is applied (`compose ls` talks to it).
     pub fn check_engine(&self) -> Result<(), Error> {
         let (program, args) = self.split(&["ls", "--quiet"]);

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, MirrorFrom, RepoConfig};
 use crate::exit::Exit;
-use crate::metrics::{Kind as MetricKind, Metrics};
+use crate::metrics::Kind as MetricKind;
 use crate::redact::redact;
 use crate::state::{RepoId, StateDir};
 use crate::sync::error_chain;
@@ -458,47 +458,26 @@ fn record(
         }
     }
     if let Some(dir) = &options.metrics_dir {
-        let labels = [("tool", TOOL), ("repo", record.repo.as_str())];
-        let mut m = Metrics::new();
+        let run = crate::metrics::Run {
+            tool: TOOL,
+            repo: &record.repo,
+            duration_ms: record.duration_ms,
+            exit_code: record.exit_code,
+            finished_at: record.finished_at,
+            last_success_at: record.last_success_at,
+        };
+        let mut m = run.metrics();
         m.family(
-            "driftless_run_duration_seconds",
-            MetricKind::Gauge,
-            "How long the last run took.",
-        )
-        .sample(
-            "driftless_run_duration_seconds",
-            &labels,
-            record.duration_ms as f64 / 1000.0,
-        )
-        .family(
-            "driftless_run_exit_code",
-            MetricKind::Gauge,
-            "Exit code of the last run (docs/exit-codes.md).",
-        )
-        .sample("driftless_run_exit_code", &labels, f64::from(record.exit_code))
-        .family(
-            "driftless_run_timestamp_seconds",
-            MetricKind::Gauge,
-            "When the last run finished.",
-        )
-        .sample("driftless_run_timestamp_seconds", &labels, record.finished_at as f64)
-        .family(
             "driftless_mirror_copied_bytes",
             MetricKind::Gauge,
             "Bytes copied by the last mirror run.",
         )
-        .sample("driftless_mirror_copied_bytes", &labels, record.bytes as f64);
-        if let Some(at) = record.last_success_at {
-            m.family(
-                "driftless_last_success_timestamp_seconds",
-                MetricKind::Gauge,
-                "When the last successful run finished.",
-            )
-            .sample("driftless_last_success_timestamp_seconds", &labels, at as f64);
-        }
-        if let Err(err) = m.write(dir, &format!("{TOOL}-{}", request.id.file_stem())) {
-            tracing::warn!("cannot write metrics to {}: {err}", dir.display());
-        }
+        .sample(
+            "driftless_mirror_copied_bytes",
+            &[("repo", record.repo.as_str())],
+            record.bytes as f64,
+        );
+        run.write(dir, &request.id, &m);
     }
 }
 

@@ -96,9 +96,27 @@ pub fn mirror(
         let _ = std::fs::remove_dir_all(&staging);
         std::fs::create_dir(&staging).map_err(|source| write_error(dest, &staging, source))?;
     }
-    let result = run(source, entries, dest, &staging, excludes, options);
+    // The staging name is the engine's: a source entry by that name cannot be mirrored.
+    let reserved = |e: &&Entry| {
+        e.path == PARTIAL_DIR.as_bytes()
+            || e.path.starts_with(PARTIAL_DIR.as_bytes()) && e.path.get(PARTIAL_DIR.len()) == Some(&b'/')
+    };
+    let clash = entries.iter().any(|e| reserved(&e));
+    let owned: Vec<Entry>;
+    let entries = if clash {
+        owned = entries.iter().filter(|e| !reserved(e)).cloned().collect();
+        &owned[..]
+    } else {
+        entries
+    };
+    let mut result = run(source, entries, dest, &staging, excludes, options);
     if !options.dry_run {
         let _ = std::fs::remove_dir_all(&staging);
+    }
+    if let (true, Ok(stats)) = (clash, &mut result) {
+        stats.failed.push(format!(
+            "{PARTIAL_DIR}: this top-level name is reserved for mirror-copy's partial files and is not mirrored; rename it"
+        ));
     }
     result
 }
@@ -130,78 +148,12 @@ fn run(
         }
     }
 
-    // Directories, parents first; a file or link in the way of one is replaced.
-    let repo = if options.checksum { source.open_repo() } else { None };
-    let mut work = Vec::new();
-    for entry in entries {
-        let target = dest.join(path_from_bytes(&entry.path));
-        let current = std::fs::symlink_metadata(&target).ok();
-        match &entry.kind {
-            Kind::Dir => {
-                if current.as_ref().is_some_and(|m| m.is_dir()) {
-                    continue;
-                }
-                if options.dry_run {
-                    continue;
-                }
-                if current.is_some() {
-                    std::fs::remove_file(&target).map_err(|e| write_error(dest, &target, e))?;
-                }
-                std::fs::create_dir(&target).map_err(|e| write_error(dest, &target, e))?;
-            }
-            Kind::Symlink { target: link } => {
-                if options.links == Links::Skip {
-                    stats.links_skipped += 1;
-                } else if current.as_ref().is_some_and(|m| m.file_type().is_symlink())
-                    && std::fs::read_link(&target).is_ok_and(|t| path_to_bytes(&t) == link.as_slice())
-                {
-                    stats.unchanged += 1;
-                } else {
-                    work.push(entry);
-                }
-            }
-            Kind::File { size, mtime, mode, .. } => {
-                let same = current.as_ref().is_some_and(|m| {
-                    m.is_file()
-                        && m.size() == *size
-                        && m.modified().is_ok_and(|t| t == *mtime)
-                        && m.permissions().mode() & 0o7777 == *mode
-                }) && (!options.checksum || same_content(source, repo.as_ref(), entry, &target));
-                if same {
-                    stats.unchanged += 1;
-                } else if current.as_ref().is_some_and(|m| m.is_dir()) {
-                    // rsync and rclone refuse this too: the old directory may hold files the
-                    // source never had. --delete clears it.
-                    if options.delete && !options.dry_run {
-                        std::fs::remove_dir_all(&target).map_err(|e| write_error(dest, &target, e))?;
-                        work.push(entry);
-                    } else if options.delete {
-                        work.push(entry);
-                    } else {
-                        stats.failed.push(format!(
-                            "{}: the destination has a directory where the source has a file (use --delete)",
-                            String::from_utf8_lossy(&entry.path)
-                        ));
-                    }
-                } else {
-                    work.push(entry);
-                }
-            }
-        }
-    }
-
     if options.dry_run {
-        stats.copied = work.len();
-        stats.bytes = work
-            .iter()
-            .map(|e| if let Kind::File { size, .. } = e.kind { size } else { 0 })
-            .sum();
-        stats.deleted = doomed.iter().filter(|(_, is_dir)| !is_dir).count();
-        return Ok(stats);
+        return Ok(dry_run(source, entries, dest, &doomed, options));
     }
 
-    copy_all(source, &work, dest, staging, options.jobs, &mut stats)?;
-
+    // Deletions first (as rsync's default), so a directory the source turned into a file is
+    // empty by the time the file arrives. Excluded content keeps its directory.
     for (path, is_dir) in doomed.iter().rev() {
         let removed = if *is_dir {
             std::fs::remove_dir(path)
@@ -211,11 +163,125 @@ fn run(
         match removed {
             Ok(()) if !is_dir => stats.deleted += 1,
             Ok(()) => {}
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            // Gone already, or a parent was; a directory still holding excluded files stays.
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound || err.raw_os_error() == Some(20) => {}
+            Err(err) if *is_dir && err.raw_os_error() == Some(39) => {}
             Err(err) => stats.failed.push(format!("{}: cannot delete: {err}", path.display())),
         }
     }
+
+    // Directories, parents first; a file or link in the way of one is replaced.
+    let repo = if options.checksum { source.open_repo() } else { None };
+    let mut work = Vec::new();
+    for entry in entries {
+        let target = dest.join(path_from_bytes(&entry.path));
+        let current = std::fs::symlink_metadata(&target).ok();
+        let dir_in_the_way = current.as_ref().is_some_and(|m| m.is_dir());
+        match &entry.kind {
+            Kind::Dir => {
+                if dir_in_the_way {
+                    continue;
+                }
+                if current.is_some() {
+                    std::fs::remove_file(&target).map_err(|e| write_error(dest, &target, e))?;
+                }
+                std::fs::create_dir(&target).map_err(|e| write_error(dest, &target, e))?;
+            }
+            Kind::Symlink { .. } if options.links == Links::Skip => stats.links_skipped += 1,
+            Kind::Symlink { target: link }
+                if current.as_ref().is_some_and(|m| m.file_type().is_symlink())
+                    && std::fs::read_link(&target).is_ok_and(|t| path_to_bytes(&t) == link.as_slice()) =>
+            {
+                stats.unchanged += 1;
+            }
+            Kind::File { size, mtime, mode, .. }
+                if current.as_ref().is_some_and(|m| {
+                    m.is_file()
+                        && m.size() == *size
+                        && m.modified().is_ok_and(|t| t == *mtime)
+                        && m.permissions().mode() & 0o7777 == *mode
+                }) && (!options.checksum || same_content(source, repo.as_ref(), entry, &target)) =>
+            {
+                stats.unchanged += 1;
+            }
+            _ if dir_in_the_way => {
+                // The old directory may hold files the source never had: only --delete clears it
+                // (rsync and rclone refuse too). The rest of the run goes on.
+                if options.delete {
+                    stats.deleted += count_files(&target);
+                    std::fs::remove_dir_all(&target).map_err(|e| write_error(dest, &target, e))?;
+                    work.push(entry);
+                } else {
+                    stats.failed.push(format!(
+                        "{}: the destination has a directory where the source has a {} (use --delete)",
+                        String::from_utf8_lossy(&entry.path),
+                        if matches!(entry.kind, Kind::Symlink { .. }) {
+                            "symlink"
+                        } else {
+                            "file"
+                        }
+                    ));
+                }
+            }
+            _ => work.push(entry),
+        }
+    }
+
+    copy_all(source, &work, dest, staging, options.jobs, &mut stats)?;
     Ok(stats)
+}
+
+/// What a run would do, touching nothing.
+fn dry_run(source: &Source, entries: &[Entry], dest: &Path, doomed: &[(PathBuf, bool)], options: &Options) -> Stats {
+    let mut stats = Stats {
+        deleted: doomed.iter().filter(|(_, is_dir)| !is_dir).count(),
+        ..Stats::default()
+    };
+    let repo = if options.checksum { source.open_repo() } else { None };
+    for entry in entries {
+        let target = dest.join(path_from_bytes(&entry.path));
+        let current = std::fs::symlink_metadata(&target).ok();
+        let same = match &entry.kind {
+            Kind::Dir => continue,
+            Kind::Symlink { .. } if options.links == Links::Skip => {
+                stats.links_skipped += 1;
+                continue;
+            }
+            Kind::Symlink { target: link } => {
+                std::fs::read_link(&target).is_ok_and(|t| path_to_bytes(&t) == link.as_slice())
+            }
+            Kind::File { size, mtime, mode, .. } => {
+                current.as_ref().is_some_and(|m| {
+                    m.is_file()
+                        && m.size() == *size
+                        && m.modified().is_ok_and(|t| t == *mtime)
+                        && m.permissions().mode() & 0o7777 == *mode
+                }) && (!options.checksum || same_content(source, repo.as_ref(), entry, &target))
+            }
+        };
+        if same {
+            stats.unchanged += 1;
+        } else {
+            stats.copied += 1;
+            if let Kind::File { size, .. } = entry.kind {
+                stats.bytes += size;
+            }
+        }
+    }
+    stats
+}
+
+fn count_files(dir: &Path) -> usize {
+    let Ok(read) = std::fs::read_dir(dir) else { return 0 };
+    read.flatten()
+        .map(|e| {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                count_files(&e.path())
+            } else {
+                1
+            }
+        })
+        .sum()
 }
 
 fn copy_all(
@@ -365,11 +431,18 @@ fn to_delete(entries: &[Entry], dest: &Path, excludes: &Excludes, links: Links) 
         .map(|e| e.path.as_slice())
         .collect();
     let mut out = Vec::new();
-    walk_dest(dest, Vec::new(), &keep, excludes, &mut out);
+    walk_dest(dest, Vec::new(), &keep, excludes, links, &mut out);
     out
 }
 
-fn walk_dest(dir: &Path, prefix: Vec<u8>, keep: &HashSet<&[u8]>, excludes: &Excludes, out: &mut Vec<(PathBuf, bool)>) {
+fn walk_dest(
+    dir: &Path,
+    prefix: Vec<u8>,
+    keep: &HashSet<&[u8]>,
+    excludes: &Excludes,
+    links: Links,
+    out: &mut Vec<(PathBuf, bool)>,
+) {
     let Ok(read) = std::fs::read_dir(dir) else { return };
     for entry in read.flatten() {
         let mut rela = prefix.clone();
@@ -380,7 +453,11 @@ fn walk_dest(dir: &Path, prefix: Vec<u8>, keep: &HashSet<&[u8]>, excludes: &Excl
         if rela == PARTIAL_DIR.as_bytes() {
             continue;
         }
-        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        let file_type = entry.file_type().ok();
+        if links == Links::Skip && file_type.is_some_and(|t| t.is_symlink()) {
+            continue; // --skip-links leaves links in the mirror alone, as rsync --no-links does.
+        }
+        let is_dir = file_type.is_some_and(|t| t.is_dir());
         if is_dir && excludes.excludes_dir(&rela) || !is_dir && excludes.excludes_file(&rela) {
             continue;
         }
@@ -389,7 +466,7 @@ fn walk_dest(dir: &Path, prefix: Vec<u8>, keep: &HashSet<&[u8]>, excludes: &Excl
             if gone {
                 out.push((entry.path(), true));
             }
-            walk_dest(&entry.path(), rela, keep, excludes, out);
+            walk_dest(&entry.path(), rela, keep, excludes, links, out);
         } else if !keep.contains(rela.as_slice()) {
             out.push((entry.path(), false));
         }

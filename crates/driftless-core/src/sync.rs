@@ -565,14 +565,14 @@ fn fast_forward(
     };
     describe(&mut report, &plan);
     let obstacles = plan.obstacles(checkout);
+    if !obstacles.is_empty() && options.force {
+        let commits = report.commits;
+        return force(checkout, target, options, report, local, tip, Relation::Behind { commits }, &[], git);
+    }
     if !obstacles.is_empty() {
         let paths: Vec<BString> = obstacles.iter().map(|o| o.path.clone()).collect();
         return report.refuse(
-            format!(
-                "{} would be overwritten by the update: {}",
-                obstacles[0].what,
-                list_paths(&paths)
-            ),
+            format!("the update is blocked by {}: {}", obstacles[0].what, list_paths(&paths)),
             vec![
                 format!(
                     "mv {} /somewhere/safe   # move it out of the way, or",

@@ -230,7 +230,7 @@ impl Plan {
                     Ok(_) => {
                         found.push(Obstacle {
                             path: prefix.to_owned(),
-                            what: "an untracked file where the update needs a directory",
+                            what: "an untracked file where it needs a directory",
                         });
                         blocked = true;
                         break;
@@ -252,7 +252,7 @@ impl Plan {
                     if !stray.is_empty() {
                         found.push(Obstacle {
                             path: change.path.clone(),
-                            what: "a directory with untracked files where the update puts a file",
+                            what: "a directory holding untracked files where it puts a file",
                         });
                     }
                 }
@@ -260,7 +260,7 @@ impl Plan {
                     if worktree_side(&checkout.repo, &abs).ok().flatten() != Some(new) {
                         found.push(Obstacle {
                             path: change.path.clone(),
-                            what: "an untracked file the update would overwrite",
+                            what: "untracked or ignored files it would overwrite",
                         });
                     }
                 }

@@ -346,6 +346,10 @@ fn run(target: &Target, options: &Options) -> Report {
         Err(err) => return report.fail(Exit::Usage, &err),
     };
     report.remote = Some(remote.display());
+    let stale = checkout.remove_stale_temp_packs(Duration::from_secs(6 * 3600));
+    if stale > 0 {
+        tracing::info!("removed {stale} partial pack file(s) left by interrupted fetches");
+    }
     let git = format!("git -C {}", shell_quote(&checkout.workdir.display().to_string()));
 
     if let Some((old, new)) = Journal::read(&checkout) {
@@ -567,7 +571,17 @@ fn fast_forward(
     let obstacles = plan.obstacles(checkout);
     if !obstacles.is_empty() && options.force {
         let commits = report.commits;
-        return force(checkout, target, options, report, local, tip, Relation::Behind { commits }, &[], git);
+        return force(
+            checkout,
+            target,
+            options,
+            report,
+            local,
+            tip,
+            Relation::Behind { commits },
+            &[],
+            git,
+        );
     }
     if !obstacles.is_empty() {
         let paths: Vec<BString> = obstacles.iter().map(|o| o.path.clone()).collect();

@@ -346,24 +346,31 @@ fn run(target: &Target, options: &Options, previous: &Record, report: &mut Repor
                 }
             }
         };
-        let (digest, ids, kinds) = digest(&checkout, &head_tree, &root, &stack, &inputs);
+        let modified = modified.get_or_insert_with(|| {
+            checkout
+                .modified_paths()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|p| p.to_str_lossy().into_owned())
+                .collect()
+        });
+        // With --allow-dirty compose deploys the edited files, so the digest records their
+        // content: undoing the edit later is a change again.
+        let worktree_paths = if options.allow_dirty {
+            modified.clone()
+        } else {
+            BTreeSet::new()
+        };
+        let (digest, ids, kinds) = digest(&checkout, &head_tree, &root, &stack, &inputs, &worktree_paths);
         line.digest = Some(digest.clone());
         let before = previous.stacks.get(&stack.project);
-        let dirty: Vec<&String> = {
-            let modified = modified.get_or_insert_with(|| {
-                checkout
-                    .modified_paths()
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|p| p.to_str_lossy().into_owned())
-                    .collect()
-            });
-            ids.keys()
-                .filter(|p| modified.contains(*p) || modified.iter().any(|m| m.starts_with(&format!("{p}/"))))
-                .collect()
-        };
+        let dirty: Vec<&String> = ids
+            .keys()
+            .filter(|p| modified.contains(*p) || modified.iter().any(|m| m.starts_with(&format!("{p}/"))))
+            .collect();
         let changed = before.and_then(|b| b.applied_digest.as_deref()) != Some(digest.as_str());
-        if !dirty.is_empty() && !options.allow_dirty && (changed || options.force) {
+        // Desired state is what is committed: edited inputs need a person, changed or not.
+        if !dirty.is_empty() && !options.allow_dirty {
             line.action = Action::Refused;
             line.reasons.push(format!(
                 "tracked inputs are modified in the checkout: {} (commit them, `git -C {} checkout -- <path>` them, or pass --allow-dirty)",
@@ -501,26 +508,29 @@ pub type InputIds = BTreeMap<String, String>;
 
 /// The stack's digest, and each input's id: git's object id at HEAD for tracked paths (a tree
 /// id for a directory), a content hash for untracked files (secrets kept out of git), or a
-/// marker for missing ones. Stack options are part of the digest too. drift-check computes the
-/// desired digest with this same function.
+/// marker for missing ones; paths in `from_worktree` (edited inputs deployed with
+/// --allow-dirty) by their worktree content. Stack options are part of the digest too.
+/// drift-check computes the desired digest with this same function.
 pub fn digest(
     checkout: &Checkout,
     head_tree: &gix::Tree<'_>,
     root: &Path,
     stack: &Stack,
     inputs: &model::Inputs,
+    from_worktree: &BTreeSet<String>,
 ) -> (String, InputIds, BTreeMap<String, &'static str>) {
     let mut ids = BTreeMap::new();
     let mut kinds = BTreeMap::new();
     for (path, kind) in &inputs.paths {
         let Ok(rela) = path.strip_prefix(root) else { continue }; // Outside the repo: not desired state.
         let rela = rela.to_string_lossy().into_owned();
+        let edited = from_worktree.contains(&rela) || from_worktree.iter().any(|m| m.starts_with(&format!("{rela}/")));
         let id = match head_tree.lookup_entry_by_path(&rela) {
-            Ok(Some(entry)) => entry.object_id().to_string(),
+            Ok(Some(entry)) if !edited => entry.object_id().to_string(),
             _ => match std::fs::read(path) {
                 Ok(data) => gix::objs::compute_hash(checkout.repo.object_hash(), gix::object::Kind::Blob, &data)
-                    .map_or_else(|_| "unreadable".to_owned(), |id| format!("untracked:{id}")),
-                Err(_) if path.is_dir() => "untracked-dir".to_owned(),
+                    .map_or_else(|_| "unreadable".to_owned(), |id| format!("worktree:{id}")),
+                Err(_) if path.is_dir() => "worktree-dir".to_owned(),
                 Err(_) => "missing".to_owned(),
             },
         };

@@ -121,14 +121,17 @@ pub fn inputs(project_dir: &Path, files: &[PathBuf], env_files: &[PathBuf]) -> R
                 if let Some(extends) = service.get("extends")
                     && let Some(other) = extends.get("file").and_then(Value::as_str)
                 {
-                    queue.push((path_of(other, &base), base.clone(), "extended file"));
+                    // Compose resolves the extended file's relative paths from its own directory.
+                    let extended = path_of(other, &base);
+                    let dir = extended.parent().map(Path::to_owned).unwrap_or_else(|| base.clone());
+                    queue.push((extended, dir, "extended file"));
                 }
                 for env in env_file_paths(service.get("env_file")) {
                     out.push((path_of(env, &base), "env_file"));
                 }
                 for volume in seq(service.get("volumes")) {
-                    if let Some(source) = bind_source(volume) {
-                        out.push((path_of(source, &base), "bind mount"));
+                    if let Some(source) = bind_source(volume, &vars) {
+                        out.push((normalize(&base.join(source)), "bind mount"));
                     }
                 }
                 match service.get("build") {
@@ -194,18 +197,18 @@ fn env_file_paths(value: Option<&Value>) -> Vec<&str> {
     }
 }
 
-/// The host side of a bind mount: `./data:/data:ro` or `{type: bind, source: ./data, ...}`.
-/// Named volumes (`data:/data`) are not files of the repo.
-fn bind_source(volume: &Value) -> Option<&str> {
+/// The host side of a bind mount, interpolated: `./data:/data:ro` or `{type: bind, source: ./data}`.
+/// Named volumes (`data:/data`) are not files of the repo. The short form is interpolated
+/// before it is split, as `${DIR:-./x}:/data` holds a `:` of its own.
+fn bind_source(volume: &Value, vars: &HashMap<String, String>) -> Option<String> {
     match volume {
         Value::String(spec) => {
+            let spec = interpolate(spec, vars);
             let source = spec.split(':').next()?;
-            (source.starts_with('.') || source.starts_with('/') || source.starts_with('$') || source.starts_with('~'))
-                .then_some(source)
+            (source.starts_with('.') || source.starts_with('/') || source.starts_with('~')).then(|| source.to_owned())
         }
-        Value::Mapping(_) => {
-            (volume.get("type").and_then(Value::as_str) == Some("bind")).then(|| volume.get("source")?.as_str())?
-        }
+        Value::Mapping(_) => (volume.get("type").and_then(Value::as_str) == Some("bind"))
+            .then(|| volume.get("source")?.as_str().map(|s| interpolate(s, vars)))?,
         _ => None,
     }
 }

@@ -54,7 +54,14 @@ pub fn check(target: &Target, opened: &Opened, state: &StateDir, options: &super
                         services: Default::default(),
                     }
                 });
-            let (digest, ids, kinds) = compose::digest(&opened.checkout, tree, &opened.root, stack, &inputs);
+            let (digest, ids, kinds) = compose::digest(
+                &opened.checkout,
+                tree,
+                &opened.root,
+                stack,
+                &inputs,
+                &Default::default(),
+            );
             match applied {
                 None => problems.push("never applied".into()),
                 Some(a) if a.applied_digest.is_none() => problems.push("never applied successfully".into()),

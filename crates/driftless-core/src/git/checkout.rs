@@ -90,6 +90,31 @@ impl Checkout {
         })
     }
 
+    /// Remove partial pack files (`.tmp*`, `tmp_pack_*`, `tmp_idx_*`) older than `age` that a
+    /// fetch killed mid-way left behind, so a repo whose runs keep timing out does not pile them
+    /// up. Call it while holding the repo's lock; a git process of the user's own would be
+    /// younger than `age`.
+    pub fn remove_stale_temp_packs(&self, age: std::time::Duration) -> usize {
+        let dir = self.repo.objects.store_ref().path().join("pack");
+        let Ok(read) = std::fs::read_dir(&dir) else { return 0 };
+        let mut removed = 0;
+        for entry in read.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let temp = name.starts_with(".tmp") || name.starts_with("tmp_pack_") || name.starts_with("tmp_idx_");
+            let old = entry
+                .metadata()
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .and_then(|m| m.elapsed().ok())
+                >= Some(age);
+            if temp && old && std::fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        removed
+    }
+
     /// The index lock file, present while another git process writes the index.
     pub fn index_lock(&self) -> PathBuf {
         self.repo.git_dir().join("index.lock")

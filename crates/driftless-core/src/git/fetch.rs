@@ -215,17 +215,6 @@ fn has_cleartext_credentials(url: &str) -> bool {
         .is_some_and(|authority| authority.contains('@'))
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn credentials_over_plain_http_are_detected() {
-        assert!(super::has_cleartext_credentials("http://bob:pw@host/r.git"));
-        assert!(super::has_cleartext_credentials("http://token@host/r.git"));
-        assert!(!super::has_cleartext_credentials("https://bob:pw@host/r.git"));
-        assert!(!super::has_cleartext_credentials("http://host/r@x.git"));
-    }
-}
-
 /// For a remote on this host (a path or `file://`): its branch tip, if that commit is already
 /// in our object database, read straight from the remote's refs.
 fn local_remote_tip(repo: &gix::Repository, url: &str, branch: &str) -> Option<ObjectId> {
@@ -234,7 +223,12 @@ fn local_remote_tip(repo: &gix::Repository, url: &str, branch: &str) -> Option<O
         return None;
     }
     let remote = gix::open_opts(path, gix::open::Options::isolated()).ok()?;
-    let tip = remote.find_reference(format!("refs/heads/{branch}").as_str()).ok()?.into_fully_peeled_id().ok()?.detach();
+    let tip = remote
+        .find_reference(format!("refs/heads/{branch}").as_str())
+        .ok()?
+        .into_fully_peeled_id()
+        .ok()?
+        .detach();
     repo.has_object(tip).then_some(tip)
 }
 
@@ -269,4 +263,15 @@ fn git_daemon_transport(
         false,
     );
     Ok(Some(Box::new(connection)))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn credentials_over_plain_http_are_detected() {
+        assert!(super::has_cleartext_credentials("http://bob:pw@host/r.git"));
+        assert!(super::has_cleartext_credentials("http://token@host/r.git"));
+        assert!(!super::has_cleartext_credentials("https://bob:pw@host/r.git"));
+        assert!(!super::has_cleartext_credentials("http://host/r@x.git"));
+    }
 }

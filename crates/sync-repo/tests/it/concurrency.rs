@@ -1,0 +1,225 @@
+//! One run per repo at a time (the state dir's `lock`, exit 75 or `--wait-lock`), and crash
+//! safety: a run killed with SIGKILL mid-update is healed by the next run, leaving no debris.
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use driftless_tests::fixture;
+use driftless_tests::oracle::{self, RepoSnapshot};
+
+use crate::{Run, World, find_files, mentions_any};
+
+/// Hold an exclusive `flock` on `path` until the returned file is dropped (the same kind of
+/// lock sync-repo takes, from another open file description).
+fn hold_lock(path: &Path) -> File {
+    std::fs::create_dir_all(path.parent().expect("lock has a parent")).expect("create lock dir");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    file.try_lock()
+        .unwrap_or_else(|e| panic!("lock {}: {e}", path.display()));
+    file
+}
+
+/// The lock file sync-repo uses for `w`'s checkout, found after one run created it.
+fn lock_path_after_first_run(w: &World) -> PathBuf {
+    w.sync(&[]).expect_code(0);
+    let locks = find_files(&w.env.state_dir(), "lock");
+    assert_eq!(locks.len(), 1, "one lock file in the state dir: {locks:?}");
+    assert!(locks[0].starts_with(w.env.state_dir().join("paths")), "{locks:?}");
+    locks[0].clone()
+}
+
+#[test]
+fn busy_lock_exits_75_at_once_and_changes_nothing() {
+    let w = World::new("lock-busy");
+    let lock = lock_path_after_first_run(&w);
+    w.origin.write("a.txt", "upstream\n");
+    w.origin.commit("upstream change");
+    let held = hold_lock(&lock);
+    let snapshot = RepoSnapshot::take(&w.checkout);
+
+    let run = w.sync(&[]);
+    run.expect_code(75);
+    assert!(
+        run.elapsed < Duration::from_secs(5),
+        "no waiting without --wait-lock: {:?}",
+        run.elapsed
+    );
+    assert!(
+        mentions_any(&run.stderr, &["lock"]),
+        "stderr should say the lock is busy:\n{}",
+        run.stderr
+    );
+    snapshot.assert_unchanged(&w.checkout);
+    let run = w.sync(&["--json"]);
+    run.expect_code(75);
+    assert_eq!(run.json()["exit_code"], 75, "{}", run.stdout);
+    snapshot.assert_unchanged(&w.checkout);
+    drop(held);
+
+    w.sync(&[]).expect_code(0);
+    oracle::assert_synced(&w.checkout, &w.origin.path_url(), &w.origin.tip());
+}
+
+#[test]
+fn wait_lock_waits_for_release_then_succeeds() {
+    let w = World::new("lock-wait");
+    let lock = lock_path_after_first_run(&w);
+    w.origin.write("a.txt", "upstream\n");
+    w.origin.commit("upstream change");
+    let held = hold_lock(&lock);
+    let releaser = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1500));
+        drop(held);
+    });
+    let run = w.sync(&["--wait-lock", "10"]);
+    releaser.join().expect("releaser thread");
+    run.expect_code(0);
+    assert!(
+        run.elapsed >= Duration::from_millis(1000),
+        "it must have waited for the lock: {:?}",
+        run.elapsed
+    );
+    oracle::assert_synced(&w.checkout, &w.origin.path_url(), &w.origin.tip());
+}
+
+#[test]
+fn wait_lock_gives_up_after_its_timeout() {
+    let w = World::new("lock-timeout");
+    let lock = lock_path_after_first_run(&w);
+    let _held = hold_lock(&lock);
+    let run = w.sync(&["--wait-lock", "1"]);
+    run.expect_code(75);
+    assert!(
+        run.elapsed >= Duration::from_millis(900),
+        "waited about 1 s: {:?}",
+        run.elapsed
+    );
+    assert!(
+        run.elapsed < Duration::from_secs(8),
+        "gave up in time: {:?}",
+        run.elapsed
+    );
+}
+
+#[test]
+fn named_repo_lock_lives_under_repos_name() {
+    let w = World::new("lock-named");
+    let config = w
+        .env
+        .write_config(&format!("repos:\n  hub:\n    path: {}\n", w.checkout.display()));
+    let _held = hold_lock(&w.env.state_dir().join("repos/hub/lock"));
+    let run = Run::of(w.env.sync_repo().arg("--config").arg(&config).arg("hub"));
+    run.expect_code(75);
+}
+
+#[test]
+fn concurrent_runs_one_waits_for_the_other() {
+    let w = World::new("concurrent");
+    fixture::many_files(&w.origin.work, "many", 2_000, "v1");
+    w.origin.commit("2k files");
+    let mut first = w
+        .env
+        .sync_repo_std()
+        .args(["--wait-lock", "60"])
+        .arg(&w.checkout)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let second = w.sync(&["--wait-lock", "60"]);
+    let first_status = first.wait().expect("wait for first run");
+    assert!(first_status.success(), "first run: {first_status}");
+    second.expect_code(0);
+    oracle::assert_synced(&w.checkout, &w.origin.path_url(), &w.origin.tip());
+}
+
+/// Files under `.git` a killed run may have left: (`*.lock` files, which block the next git
+/// operation, and temp files such as half-received packs, which only waste space).
+fn leftover_git_debris(checkout: &Path) -> (Vec<String>, Vec<String>) {
+    let (mut locks, mut temps) = (Vec::new(), Vec::new());
+    let mut stack = vec![checkout.join(".git")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read .git dir") {
+            let path = entry.expect("dir entry").path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if name.ends_with(".lock") {
+                locks.push(path.display().to_string());
+            } else if name.starts_with("tmp_") || name.starts_with(".tmp") {
+                temps.push(path.display().to_string());
+            }
+        }
+    }
+    (locks, temps)
+}
+
+#[test]
+fn sigkill_mid_update_then_rerun_converges() {
+    let w = World::with("sigkill", |o| fixture::many_files(&o.work, "many", 3_000, "v1"));
+
+    // A large update: every one of the 3,000 files changes, plus a few big files and a
+    // directory that becomes a file.
+    fixture::many_files(&w.origin.work, "many", 3_000, "v2");
+    for i in 0..2 {
+        fixture::big_file(&w.origin.work, &format!("big/{i}.bin"), 4 * 1024 * 1024, "v2");
+    }
+    w.origin.remove("src/deep").write("src/deep", "now a file\n");
+    w.origin.commit("large update");
+
+    // Kill runs after growing delays until one finishes on its own, so kills land in every
+    // phase (fetch, worktree writes, index, ref update) whatever the machine's speed.
+    let mut outcomes = Vec::new();
+    let mut delay = Duration::from_millis(20);
+    for _ in 0..14 {
+        let mut child = w
+            .env
+            .sync_repo_std()
+            .arg(&w.checkout)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn sync-repo");
+        std::thread::sleep(delay);
+        // Child::kill sends SIGKILL to this child's pid only.
+        let _ = child.kill();
+        let status = child.wait().expect("reap killed sync-repo");
+        outcomes.push((delay.as_millis(), status.code()));
+        if status.code().is_some() {
+            break;
+        }
+        delay = delay.mul_f64(1.6);
+    }
+    println!("runs (delay ms, exit code if it finished before SIGKILL): {outcomes:?}");
+    assert!(
+        outcomes.iter().filter(|(_, code)| code.is_none()).count() >= 3,
+        "too few runs were killed: {outcomes:?}"
+    );
+    if let Some((_, Some(code))) = outcomes.last() {
+        assert_eq!(
+            *code, 0,
+            "the first run that finished after the kills must succeed: {outcomes:?}"
+        );
+    }
+
+    let run = w.sync(&[]);
+    run.expect_code(0);
+    oracle::assert_synced(&w.checkout, &w.origin.path_url(), &w.origin.tip());
+    let (locks, temps) = leftover_git_debris(&w.checkout);
+    assert!(locks.is_empty(), "killed runs left lock files in .git: {locks:?}");
+    if !temps.is_empty() {
+        println!("NOTE: killed runs left {} temp file(s) in .git: {temps:?}", temps.len());
+    }
+}

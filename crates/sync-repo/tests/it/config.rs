@@ -1,0 +1,302 @@
+//! The config file: repos by name (with `remote`/`branch`), the state dir it names, bad YAML and
+//! unknown keys (exit 2 with `FILE:LINE:COL`), and a checkout path with no config at all.
+
+use driftless_tests::oracle::{self, MtimeSnapshot, RepoSnapshot};
+
+use crate::{Run, World, find_files};
+
+#[test]
+fn repo_by_name_from_config() {
+    let w = World::new("by-name");
+    let config = w
+        .env
+        .write_config(&format!("repos:\n  hub:\n    path: {}\n", w.checkout.display()));
+    let before = w.head();
+    w.origin.write("a.txt", "upstream\n");
+    w.origin.commit("upstream change");
+    let mtimes = MtimeSnapshot::take(&w.checkout);
+
+    let run = Run::of(w.env.sync_repo().arg("--config").arg(&config).args(["--json", "hub"]));
+    run.expect_code(0);
+    let record = run.json();
+    assert_eq!(record["repo"], "hub", "{record}");
+    assert_eq!(record["outcome"], "updated", "{record}");
+    w.assert_updated_from(&before, &mtimes);
+    assert!(
+        w.env.state_dir().join("repos/hub/sync-repo.json").is_file(),
+        "state under repos/<name>"
+    );
+
+    let run = Run::of(w.env.sync_repo().arg("--config").arg(&config).arg("hub"));
+    run.expect_code(0);
+    assert!(run.stdout.starts_with("hub: in sync at "), "{}", run.stdout);
+}
+
+#[test]
+fn config_from_env_var() {
+    let w = World::new("env-config");
+    let config = w
+        .env
+        .write_config(&format!("repos:\n  hub:\n    path: {}\n", w.checkout.display()));
+    w.origin.write("a.txt", "upstream\n");
+    w.origin.commit("upstream change");
+    let run = Run::of(w.env.sync_repo().env("DRIFTLESS_CONFIG", &config).arg("hub"));
+    run.expect_code(0);
+    oracle::assert_synced(&w.checkout, &w.origin.path_url(), &w.origin.tip());
+}
+
+#[test]
+fn config_remote_and_branch_are_followed() {
+    let w = World::new("cfg-branch");
+    // A release branch upstream, and a second bare repo that only the config knows about.
+    driftless_tests::git(&w.origin.work, &["checkout", "-q", "-b", "release"]);
+    w.origin.write("release.txt", "release 1\n");
+    w.origin.commit_unpushed("release 1");
+    driftless_tests::git(&w.origin.work, &["push", "-q", "origin", "release"]);
+    let mirror = w.env.path("remotes/mirror.git");
+    driftless_tests::git(
+        &w.env.root(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            &w.origin.path_url(),
+            &mirror.display().to_string(),
+        ],
+    );
+    let checkout = w.env.path("checkouts/release");
+    driftless_tests::git(
+        &w.env.root(),
+        &[
+            "clone",
+            "-q",
+            "-b",
+            "release",
+            &w.origin.path_url(),
+            &checkout.display().to_string(),
+        ],
+    );
+    driftless_tests::git(&checkout, &["remote", "set-url", "origin", "/nonexistent/origin.git"]);
+    let config = w.env.write_config(&format!(
+        "repos:\n  rel:\n    path: {}\n    remote: file://{}\n    branch: release\n",
+        checkout.display(),
+        mirror.display()
+    ));
+    // Upstream moves on in the mirror only.
+    let work2 = w.env.path("authoring/mirror-work");
+    driftless_tests::git(
+        &w.env.root(),
+        &[
+            "clone",
+            "-q",
+            "-b",
+            "release",
+            &mirror.display().to_string(),
+            &work2.display().to_string(),
+        ],
+    );
+    driftless_tests::fixture::write_file(&work2, "release.txt", "release 2\n");
+    driftless_tests::git(&work2, &["commit", "-q", "-am", "release 2"]);
+    driftless_tests::git(&work2, &["push", "-q", "origin", "release"]);
+    let tip = driftless_tests::git(&mirror, &["rev-parse", "refs/heads/release"])
+        .trim()
+        .to_owned();
+
+    let run = Run::of(w.env.sync_repo().arg("--config").arg(&config).args(["--json", "rel"]));
+    run.expect_code(0);
+    let record = run.json();
+    assert_eq!(record["branch"], "release", "{record}");
+    assert_eq!(record["after"], tip.as_str(), "{record}");
+    assert_eq!(driftless_tests::git(&checkout, &["rev-parse", "HEAD"]).trim(), tip);
+    assert_eq!(
+        driftless_tests::git(&checkout, &["symbolic-ref", "HEAD"]).trim(),
+        "refs/heads/release"
+    );
+    assert_eq!(
+        std::fs::read_to_string(checkout.join("release.txt")).expect("read release.txt"),
+        "release 2\n"
+    );
+    oracle::assert_status_clean(&checkout);
+    oracle::assert_fsck_clean(&checkout);
+}
+
+#[test]
+fn branch_flag_follows_another_branch() {
+    let w = World::new("branch-flag");
+    w.git(&["checkout", "-q", "-b", "stable"]);
+    driftless_tests::git(&w.origin.work, &["checkout", "-q", "-b", "stable"]);
+    w.origin.write("stable.txt", "stable\n");
+    w.origin.commit_unpushed("stable");
+    driftless_tests::git(&w.origin.work, &["push", "-q", "origin", "stable"]);
+    let tip = w.origin.work_head();
+    let run = w.sync(&["--branch", "stable"]);
+    run.expect_code(0);
+    assert_eq!(w.head(), tip);
+    assert_eq!(
+        std::fs::read_to_string(w.checkout.join("stable.txt")).expect("read stable.txt"),
+        "stable\n"
+    );
+    oracle::assert_status_clean(&w.checkout);
+}
+
+#[test]
+fn state_dir_from_config() {
+    let w = World::new("cfg-state");
+    let state = w.env.path("state-from-config");
+    let config = w.env.write_config(&format!(
+        "state_dir: {}\nrepos:\n  hub:\n    path: {}\n",
+        state.display(),
+        w.checkout.display()
+    ));
+    // No --state-dir: the config's state_dir applies.
+    let run = Run::of(w.env.cmd("sync-repo").arg("--config").arg(&config).arg("hub"));
+    run.expect_code(0);
+    assert!(
+        state.join("repos/hub/sync-repo.json").is_file(),
+        "state written to the config's state_dir"
+    );
+}
+
+#[test]
+fn path_target_with_no_config_at_all() {
+    let default_config = std::path::Path::new("/etc/driftless/driftless.yaml");
+    if default_config.exists() {
+        eprintln!("SKIPPED: {} exists on this machine", default_config.display());
+        return;
+    }
+    let w = World::new("no-config");
+    let before = w.head();
+    w.origin.write("a.txt", "upstream\n");
+    w.origin.commit("upstream change");
+    let mtimes = MtimeSnapshot::take(&w.checkout);
+    w.sync(&[]).expect_code(0);
+    w.assert_updated_from(&before, &mtimes);
+    assert_eq!(find_files(&w.env.state_dir().join("paths"), "sync-repo.json").len(), 1);
+}
+
+#[test]
+fn path_of_a_configured_repo_uses_its_name() {
+    let w = World::new("path-named");
+    let config = w
+        .env
+        .write_config(&format!("repos:\n  named:\n    path: {}\n", w.checkout.display()));
+    let run = Run::of(
+        w.env
+            .sync_repo()
+            .arg("--config")
+            .arg(&config)
+            .arg("--json")
+            .arg(&w.checkout),
+    );
+    run.expect_code(0);
+    assert_eq!(run.json()["repo"], "named", "{}", run.stdout);
+}
+
+/// Run sync-repo with `yaml` as config; expect exit 2 and `driftless.yaml:LINE:` plus `needle` on stderr.
+fn config_error(yaml: &str, line: usize, needle: &str) {
+    let w = World::new("bad-config");
+    let config = w.env.write_config(yaml);
+    let snapshot = RepoSnapshot::take(&w.checkout);
+    let run = Run::of(w.env.sync_repo().arg("--config").arg(&config).arg(&w.checkout));
+    run.expect_code(2);
+    let want = format!("driftless.yaml:{line}:");
+    assert!(run.stderr.contains(&want), "stderr lacks `{want}COL`:\n{}", run.stderr);
+    assert!(run.stderr.contains(needle), "stderr lacks `{needle}`:\n{}", run.stderr);
+    let location = run.stderr.split(&want).nth(1).unwrap_or_default();
+    assert!(
+        location.starts_with(|c: char| c.is_ascii_digit()),
+        "no column after `{want}`:\n{}",
+        run.stderr
+    );
+    snapshot.assert_unchanged(&w.checkout);
+}
+
+#[test]
+fn malformed_yaml_is_a_usage_error_with_location() {
+    config_error("repos:\n  hub:\n    path: /srv/hub\n  - x\n", 4, "driftless.yaml");
+}
+
+#[test]
+fn unknown_repo_key_is_rejected_with_location() {
+    config_error("repos:\n  hub:\n    path: /srv/hub\n    brnch: main\n", 4, "brnch");
+}
+
+#[test]
+fn unknown_top_level_key_is_rejected_with_location() {
+    config_error("state_dri: /tmp/x\nrepos: {}\n", 1, "state_dri");
+}
+
+#[test]
+fn missing_explicit_config_is_a_usage_error() {
+    let w = World::new("missing-config");
+    let run = Run::of(
+        w.env
+            .sync_repo()
+            .arg("--config")
+            .arg(w.env.path("nope.yaml"))
+            .arg(&w.checkout),
+    );
+    run.expect_code(2);
+    assert!(run.stderr.contains("nope.yaml"), "{}", run.stderr);
+}
+
+#[test]
+fn unknown_repo_name_is_a_usage_error() {
+    let w = World::new("unknown-name");
+    let config = w
+        .env
+        .write_config(&format!("repos:\n  known:\n    path: {}\n", w.checkout.display()));
+    let run = Run::of(w.env.sync_repo().arg("--config").arg(&config).arg("unknown"));
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("unknown") && run.stderr.contains("known"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn metrics_written_to_the_configured_textfile_dir() {
+    let w = World::new("metrics");
+    let metrics = w.env.path("metrics");
+    std::fs::create_dir_all(&metrics).expect("create metrics dir");
+    let config = w.env.write_config(&format!(
+        "metrics_dir: {}\nrepos:\n  hub:\n    path: {}\n",
+        metrics.display(),
+        w.checkout.display()
+    ));
+    w.origin.write("a.txt", "upstream\n");
+    w.origin.commit("upstream change");
+    Run::of(w.env.sync_repo().arg("--config").arg(&config).arg("hub")).expect_code(0);
+
+    // The contract names `sync-repo.prom`; one file per repo (`sync-repo-<repo>.prom`) is
+    // accepted too, since runs for different repos may overlap.
+    let proms: Vec<_> = std::fs::read_dir(&metrics)
+        .expect("read metrics dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("sync-repo"))
+        })
+        .collect();
+    assert_eq!(proms.len(), 1, "one sync-repo*.prom file: {proms:?}");
+    let prom = &proms[0];
+    assert!(prom.extension().is_some_and(|e| e == "prom"), "{}", prom.display());
+    let text = std::fs::read_to_string(prom).unwrap_or_else(|e| panic!("read {}: {e}", prom.display()));
+    let samples: Vec<&str> = text.lines().filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
+    assert!(!samples.is_empty(), "no samples in {}:\n{text}", prom.display());
+    for line in &samples {
+        let value = line.rsplit(' ').next().unwrap_or_default();
+        assert!(value.parse::<f64>().is_ok(), "not `name{{labels}} value`: {line}");
+    }
+    assert!(text.contains("hub"), "samples are labelled with the repo name:\n{text}");
+    let leftovers: Vec<_> = std::fs::read_dir(&metrics)
+        .expect("read metrics dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p != prom)
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "only the .prom file in the textfile dir (no temp files): {leftovers:?}"
+    );
+}

@@ -1,0 +1,213 @@
+//! Fetching over every transport sync-repo supports (plain path, file://, smart HTTP, git://),
+//! unreachable remotes (exit 75, nothing changed) and credentials that must never be printed.
+
+use driftless_tests::oracle::{self, MtimeSnapshot, RepoSnapshot};
+use driftless_tests::{GitDaemon, SmartHttp, require_service};
+
+use crate::World;
+
+/// Point the checkout's `origin` at `url`, push an upstream change, sync (update, then in sync).
+fn update_then_in_sync_via_origin(w: &World, url: &str) {
+    w.git(&["remote", "set-url", "origin", url]);
+    let before = w.head();
+    w.origin
+        .write("a.txt", "over the wire\n")
+        .write("wire/new.txt", "new\n")
+        .remove("b.txt");
+    w.origin.commit("upstream change");
+    let mtimes = MtimeSnapshot::take(&w.checkout);
+    let run = w.sync(&["--json"]);
+    run.expect_code(0);
+    assert_eq!(run.json()["outcome"], "updated", "{}", run.stdout);
+    w.assert_updated_from(&before, &mtimes);
+
+    let snapshot = RepoSnapshot::take(&w.checkout);
+    let run = w.sync(&["--json"]);
+    run.expect_code(0);
+    assert_eq!(run.json()["outcome"], "in_sync", "{}", run.stdout);
+    snapshot.assert_unchanged(&w.checkout);
+}
+
+#[test]
+fn file_url_origin() {
+    let w = World::new("file-url");
+    let url = w.origin.file_url();
+    update_then_in_sync_via_origin(&w, &url);
+}
+
+#[test]
+fn remote_flag_overrides_origin() {
+    let w = World::new("remote-flag");
+    // origin points nowhere useful; --remote says where to fetch.
+    w.git(&["remote", "set-url", "origin", "/nonexistent/elsewhere.git"]);
+    let before = w.head();
+    w.origin.write("a.txt", "via --remote\n");
+    w.origin.commit("upstream change");
+    let mtimes = MtimeSnapshot::take(&w.checkout);
+    let run = w.sync(&["--json", "--remote", &w.origin.file_url()]);
+    run.expect_code(0);
+    assert_eq!(run.json()["outcome"], "updated", "{}", run.stdout);
+    w.assert_updated_from(&before, &mtimes);
+}
+
+#[test]
+fn smart_http_update_and_in_sync() {
+    let w = World::new("http");
+    let Some(http) = require_service(SmartHttp::start(&w.env.path("remotes"))) else {
+        return;
+    };
+    update_then_in_sync_via_origin(&w, &http.url("http.git"));
+}
+
+#[test]
+fn git_daemon_update_and_in_sync() {
+    let w = World::new("gitd");
+    let Some(daemon) = require_service(GitDaemon::start(&w.env.path("remotes"))) else {
+        return;
+    };
+    update_then_in_sync_via_origin(&w, &daemon.url("gitd.git"));
+}
+
+#[test]
+fn thousands_of_files_over_http() {
+    let w = World::new("http-many");
+    let Some(http) = require_service(SmartHttp::start(&w.env.path("remotes"))) else {
+        return;
+    };
+    w.git(&["remote", "set-url", "origin", &http.url("http-many.git")]);
+    driftless_tests::fixture::many_files(&w.origin.work, "many", 3_000, "v1");
+    w.origin.commit("3k files");
+    w.sync(&[]).expect_code(0);
+    oracle::assert_synced(&w.checkout, &w.origin.path_url(), &w.origin.tip());
+}
+
+#[test]
+fn unreachable_http_remote_is_a_temporary_failure() {
+    let w = World::new("unreachable-http");
+    w.origin.write("a.txt", "never arrives\n");
+    w.origin.commit("upstream change");
+    let snapshot = RepoSnapshot::take(&w.checkout);
+    let run = w.sync(&["--json", "--remote", "http://127.0.0.1:1/x.git"]);
+    run.expect_code(75);
+    let record = run.json();
+    assert_eq!(record["outcome"], "failed", "{record}");
+    assert_eq!(record["exit_code"], 75, "{record}");
+    assert!(record["reason"].as_str().is_some_and(|r| !r.is_empty()), "{record}");
+    snapshot.assert_unchanged(&w.checkout);
+    let human = w.sync(&["--remote", "http://127.0.0.1:1/x.git"]);
+    human.expect_code(75);
+    assert!(
+        human.stdout.starts_with(&format!("{}: failed", w.label())),
+        "{}",
+        human.stdout
+    );
+}
+
+#[test]
+fn missing_file_remote_is_a_temporary_failure() {
+    let w = World::new("unreachable-path");
+    let snapshot = RepoSnapshot::take(&w.checkout);
+    let missing = w.env.path("remotes/does-not-exist.git");
+    let run = w.sync(&["--remote", &missing.display().to_string()]);
+    run.expect_code(75);
+    snapshot.assert_unchanged(&w.checkout);
+    // Same through the checkout's origin.
+    w.git(&["remote", "set-url", "origin", &missing.display().to_string()]);
+    let snapshot = RepoSnapshot::take(&w.checkout);
+    w.sync(&[]).expect_code(75);
+    snapshot.assert_unchanged(&w.checkout);
+}
+
+#[test]
+fn remote_without_the_branch_fails_and_changes_nothing() {
+    let w = World::new("no-branch");
+    let snapshot = RepoSnapshot::take(&w.checkout);
+    let run = w.sync(&["--branch", "does-not-exist"]);
+    assert_ne!(
+        run.code, 0,
+        "a missing branch is not success:\n{}\n{}",
+        run.stdout, run.stderr
+    );
+    snapshot.assert_unchanged(&w.checkout);
+}
+
+/// Every place a secret could leak: stdout, stderr, and the state directory.
+fn assert_no_secret(w: &World, run: &crate::Run, secret: &str) {
+    assert!(!run.stdout.contains(secret), "secret in stdout:\n{}", run.stdout);
+    assert!(!run.stderr.contains(secret), "secret in stderr:\n{}", run.stderr);
+    for record in crate::find_files(&w.env.state_dir(), "sync-repo.json") {
+        let text = std::fs::read_to_string(&record).expect("read state record");
+        assert!(!text.contains(secret), "secret in {}:\n{text}", record.display());
+    }
+}
+
+#[test]
+fn credentials_in_url_never_printed() {
+    let w = World::new("creds");
+    let Some(http) = require_service(SmartHttp::start(&w.env.path("remotes"))) else {
+        return;
+    };
+    let url = http.url("creds.git").replace("http://", "http://user:s3cret@");
+    w.origin.write("a.txt", "secret transport\n");
+    w.origin.commit("upstream change");
+
+    // sync-repo may refuse to send credentials over plain http (exit 2, or 75 when the
+    // transport refuses); either way nothing leaks.
+    let run = w.sync(&["--json", "-vv", "--remote", &url]);
+    assert!(
+        [0, 2, 75].contains(&run.code),
+        "exit {}:\n{}\n{}",
+        run.code,
+        run.stdout,
+        run.stderr
+    );
+    assert_no_secret(&w, &run, "s3cret");
+    let record = run.json();
+    let remote = record["remote"]
+        .as_str()
+        .unwrap_or_else(|| panic!("remote is a string: {record}"));
+    assert!(
+        remote.contains("127.0.0.1") && !remote.contains("s3cret"),
+        "remote redacted: {remote}"
+    );
+    if run.code == 0 {
+        oracle::assert_synced(&w.checkout, &w.origin.path_url(), &w.origin.tip());
+    } else {
+        println!("credentials over plain http were refused: {}", record["reason"]);
+    }
+
+    // Via origin, human output, and in a failure's message.
+    w.git(&["remote", "set-url", "origin", &url]);
+    let run = w.sync(&["-vv"]);
+    assert!(
+        [0, 2, 75].contains(&run.code),
+        "exit {}:\n{}\n{}",
+        run.code,
+        run.stdout,
+        run.stderr
+    );
+    assert_no_secret(&w, &run, "s3cret");
+    let run = w.sync(&["-vv", "--remote", "http://user:s3cret@127.0.0.1:1/x.git"]);
+    assert!(
+        [2, 75].contains(&run.code),
+        "exit {}:\n{}\n{}",
+        run.code,
+        run.stdout,
+        run.stderr
+    );
+    assert_no_secret(&w, &run, "s3cret");
+    // https with credentials is legitimate; a connection failure's message must still be redacted.
+    let run = w.sync(&["-vv", "--remote", "https://user:s3cret@127.0.0.1:1/x.git"]);
+    run.expect_code(75);
+    assert_no_secret(&w, &run, "s3cret");
+    let run = w.sync(&["--json", "--remote", "https://user:s3cret@127.0.0.1:1/x.git"]);
+    run.expect_code(75);
+    assert_no_secret(&w, &run, "s3cret");
+    let run = w.sync(&[
+        "--json",
+        "--remote",
+        "https://ghp_0123456789abcdefghijklmnop@127.0.0.1:1/x.git",
+    ]);
+    run.expect_code(75);
+    assert_no_secret(&w, &run, "ghp_0123456789abcdefghijklmnop");
+}

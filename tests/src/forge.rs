@@ -1,0 +1,361 @@
+//! Loopback git forges for transport tests and benchmarks: `git daemon` (git://) and smart HTTP
+//! (lighttpd running `git http-backend` as CGI). Each binds 127.0.0.1 on a free port, runs in its
+//! own process group, and is stopped by that group's id on drop, CGI children included.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use std::os::unix::process::CommandExt;
+
+/// How long a server gets to start answering.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// How many ports to try when another process grabs the free port first.
+const START_ATTEMPTS: usize = 5;
+
+/// A server process we started, in its own process group; killed with the group on drop.
+#[derive(Debug)]
+struct Server {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Server {
+    /// Spawn `cmd` (which must listen on `port`) and wait until it accepts connections.
+    fn spawn(mut cmd: Command, port: u16, log: PathBuf, what: &str) -> Result<Server, String> {
+        let log_file = std::fs::File::create(&log).map_err(|e| format!("create {}: {e}", log.display()))?;
+        let log_err = log_file.try_clone().map_err(|e| format!("dup log: {e}"))?;
+        cmd.stdin(Stdio::null())
+            .stdout(log_file)
+            .stderr(log_err)
+            .process_group(0);
+        let child = cmd.spawn().map_err(|e| format!("cannot start {what}: {e}"))?;
+        let mut server = Server { child, port, log };
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                let log = std::fs::read_to_string(&server.log).unwrap_or_default();
+                return Err(format!("{what} exited at start ({status}): {log}"));
+            }
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(server);
+            }
+            if start.elapsed() > START_TIMEOUT {
+                return Err(format!(
+                    "{what} did not answer on 127.0.0.1:{port} within {START_TIMEOUT:?}"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // The child leads its own process group (process_group(0)), so `-PID` reaches every
+        // process it forked (daemon connections, CGI scripts) and nothing else.
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // Whatever survived SIGTERM (including CGI children still writing) gets SIGKILL.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (free now; a server should bind it right away).
+pub fn free_port() -> Result<u16, String> {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).map_err(|e| format!("bind 127.0.0.1:0: {e}"))?;
+    Ok(listener.local_addr().map_err(|e| format!("local_addr: {e}"))?.port())
+}
+
+/// `git --exec-path`: where git's helper programs live.
+fn git_exec_path() -> Result<PathBuf, String> {
+    let out = Command::new("git")
+        .arg("--exec-path")
+        .output()
+        .map_err(|e| format!("git is not installed: {e}"))?;
+    if !out.status.success() {
+        return Err("`git --exec-path` failed".to_owned());
+    }
+    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+}
+
+/// Find `name` on `PATH` or in the usual sbin dirs (lighttpd lives in /usr/sbin).
+fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    path.split(':')
+        .map(PathBuf::from)
+        .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+/// `git daemon` serving every repo below `base` on git://127.0.0.1:PORT/.
+#[derive(Debug)]
+pub struct GitDaemon {
+    server: Server,
+    _dir: tempfile::TempDir,
+}
+
+impl GitDaemon {
+    /// Start a daemon exporting every repo below `base` (push enabled too).
+    /// Err says why when git's daemon is missing or does not start.
+    pub fn start(base: &Path) -> Result<GitDaemon, String> {
+        let exec_path = git_exec_path()?;
+        if !exec_path.join("git-daemon").is_file() {
+            return Err(format!("git-daemon is not installed in {}", exec_path.display()));
+        }
+        let base = std::fs::canonicalize(base).map_err(|e| format!("base {}: {e}", base.display()))?;
+        let dir = crate::env::temp_dir("driftless-gitd.");
+        let mut last_err = String::new();
+        for _ in 0..START_ATTEMPTS {
+            let port = free_port()?;
+            let mut cmd = Command::new("git");
+            cmd.env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default())
+                .env("HOME", dir.path())
+                .env("GIT_CONFIG_GLOBAL", "/dev/null")
+                .env("GIT_CONFIG_NOSYSTEM", "1")
+                .arg("daemon")
+                .arg(format!("--base-path={}", base.display()))
+                .args([
+                    "--export-all",
+                    "--reuseaddr",
+                    "--enable=receive-pack",
+                    "--listen=127.0.0.1",
+                ])
+                .arg(format!("--port={port}"))
+                .arg(format!("--pid-file={}", dir.path().join("daemon.pid").display()))
+                .arg(&base);
+            match Server::spawn(cmd, port, dir.path().join("daemon.log"), "git daemon") {
+                Ok(server) => return Ok(GitDaemon { server, _dir: dir }),
+                Err(err) => last_err = err,
+            }
+        }
+        Err(last_err)
+    }
+
+    /// `git://127.0.0.1:PORT/<repo_rel>`.
+    pub fn url(&self, repo_rel: &str) -> String {
+        format!(
+            "git://127.0.0.1:{}/{}",
+            self.server.port,
+            repo_rel.trim_start_matches('/')
+        )
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.server.port
+    }
+
+    /// The daemon's process id (also its process group id).
+    pub fn pid(&self) -> u32 {
+        self.server.pid()
+    }
+}
+
+/// Smart HTTP: lighttpd with `git http-backend` as CGI under `/git`, serving every repo below
+/// `root` on http://127.0.0.1:PORT/git/, keep-alive on.
+#[derive(Debug)]
+pub struct SmartHttp {
+    server: Server,
+    _dir: tempfile::TempDir,
+}
+
+impl SmartHttp {
+    /// Start lighttpd for the repos below `root`. Err says why when lighttpd or
+    /// git-http-backend is missing or lighttpd does not start.
+    pub fn start(root: &Path) -> Result<SmartHttp, String> {
+        let lighttpd = find_program("lighttpd")
+            .ok_or_else(|| "lighttpd is not installed (apt-get install -y lighttpd)".to_owned())?;
+        let backend = git_exec_path()?.join("git-http-backend");
+        if !backend.is_file() {
+            return Err(format!("{} is missing", backend.display()));
+        }
+        let root = std::fs::canonicalize(root).map_err(|e| format!("root {}: {e}", root.display()))?;
+        let dir = crate::env::temp_dir("driftless-http.");
+        let docroot = dir.path().join("htdocs");
+        std::fs::create_dir_all(&docroot).map_err(|e| format!("create {}: {e}", docroot.display()))?;
+        let path_env = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".to_owned());
+        let mut last_err = String::new();
+        for _ in 0..START_ATTEMPTS {
+            let port = free_port()?;
+            let conf = dir.path().join("lighttpd.conf");
+            let text = format!(
+                r#"server.modules = ("mod_alias", "mod_cgi", "mod_setenv")
+server.document-root = "{docroot}"
+server.bind = "127.0.0.1"
+server.port = {port}
+server.errorlog = "{errorlog}"
+server.max-keep-alive-requests = 1000
+server.max-keep-alive-idle = 30
+server.max-request-size = 0
+alias.url += ("/git" => "{backend}")
+$HTTP["url"] =~ "^/git" {{
+  cgi.assign = ("" => "")
+  setenv.set-environment = (
+    "GIT_PROJECT_ROOT" => "{root}",
+    "GIT_HTTP_EXPORT_ALL" => "1",
+    "GIT_CONFIG_NOSYSTEM" => "1",
+    "GIT_CONFIG_GLOBAL" => "/dev/null",
+    "GIT_CONFIG_COUNT" => "1",
+    "GIT_CONFIG_KEY_0" => "safe.directory",
+    "GIT_CONFIG_VALUE_0" => "*",
+    "HOME" => "{home}",
+    "PATH" => "{path_env}"
+  )
+}}
+"#,
+                docroot = docroot.display(),
+                errorlog = dir.path().join("error.log").display(),
+                backend = backend.display(),
+                root = root.display(),
+                home = dir.path().display(),
+            );
+            std::fs::write(&conf, text).map_err(|e| format!("write {}: {e}", conf.display()))?;
+            let mut cmd = Command::new(&lighttpd);
+            cmd.env_clear().env("PATH", &path_env).arg("-D").arg("-f").arg(&conf);
+            match Server::spawn(cmd, port, dir.path().join("lighttpd.log"), "lighttpd") {
+                Ok(server) => return Ok(SmartHttp { server, _dir: dir }),
+                Err(err) => {
+                    let errorlog = std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default();
+                    last_err = format!("{err}{errorlog}");
+                }
+            }
+        }
+        Err(last_err)
+    }
+
+    /// `http://127.0.0.1:PORT/git/<repo_rel>`.
+    pub fn url(&self, repo_rel: &str) -> String {
+        format!(
+            "http://127.0.0.1:{}/git/{}",
+            self.server.port,
+            repo_rel.trim_start_matches('/')
+        )
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.server.port
+    }
+
+    /// lighttpd's process id (also its process group id).
+    pub fn pid(&self) -> u32 {
+        self.server.pid()
+    }
+}
+
+/// For a test that needs a service: `Some(service)`, or on `Err` print why and return `None` so
+/// the test can return early. Under `CI=true` a missing service is a failure: panic instead.
+#[allow(clippy::print_stderr)] // telling why a test is skipped is the point
+pub fn require_service<T>(result: Result<T, String>) -> Option<T> {
+    match result {
+        Ok(service) => Some(service),
+        Err(why) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("required service unavailable under CI=true: {why}")
+        }
+        Err(why) => {
+            eprintln!("SKIPPED: required service unavailable: {why}");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bare repo `demo.git` with one commit below a fresh temp dir.
+    fn demo_root() -> tempfile::TempDir {
+        let root = crate::env::temp_dir("driftless-forge-test.");
+        let bare = root.path().join("demo.git");
+        crate::git(
+            root.path(),
+            &["init", "-q", "--bare", "-b", "main", &bare.display().to_string()],
+        );
+        let work = root.path().join("work");
+        crate::git(root.path(), &["init", "-q", "-b", "main", &work.display().to_string()]);
+        crate::git(&work, &["commit", "-q", "--allow-empty", "-m", "one"]);
+        crate::git(
+            &work,
+            &["push", "-q", &bare.display().to_string(), "HEAD:refs/heads/main"],
+        );
+        root
+    }
+
+    fn is_running(pid: u32) -> bool {
+        // A reaped process has no /proc entry; a zombie would show state Z.
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            stat.rsplit(')')
+                .next()
+                .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+        })
+    }
+
+    fn assert_serves_then_stops(url: String, pid: u32, port: u16, server: impl Sized) {
+        let refs = crate::git(Path::new("/"), &["ls-remote", &url]);
+        assert!(refs.contains("refs/heads/main"), "ls-remote {url}: {refs}");
+        assert!(is_running(pid));
+        drop(server);
+        assert!(!is_running(pid), "server {pid} still running after drop");
+        assert!(
+            TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "port {port} still open after drop"
+        );
+    }
+
+    #[test]
+    fn git_daemon_serves_and_stops_on_drop() {
+        let root = demo_root();
+        let Some(daemon) = require_service(GitDaemon::start(root.path())) else {
+            return;
+        };
+        assert!(daemon.url("demo.git").starts_with("git://127.0.0.1:"));
+        let (url, pid, port) = (daemon.url("demo.git"), daemon.pid(), daemon.port());
+        assert_serves_then_stops(url, pid, port, daemon);
+    }
+
+    #[test]
+    fn smart_http_serves_and_stops_on_drop() {
+        let root = demo_root();
+        let Some(http) = require_service(SmartHttp::start(root.path())) else {
+            return;
+        };
+        assert!(http.url("/demo.git").ends_with("/git/demo.git"));
+        let (url, pid, port) = (http.url("demo.git"), http.pid(), http.port());
+        assert_serves_then_stops(url, pid, port, http);
+    }
+
+    #[test]
+    fn missing_base_is_an_error_not_a_panic() {
+        let err = GitDaemon::start(Path::new("/nonexistent/driftless")).expect_err("no such base");
+        assert!(err.contains("/nonexistent/driftless"), "{err}");
+        let err = SmartHttp::start(Path::new("/nonexistent/driftless")).expect_err("no such root");
+        assert!(
+            err.contains("/nonexistent/driftless") || err.contains("lighttpd"),
+            "{err}"
+        );
+    }
+}

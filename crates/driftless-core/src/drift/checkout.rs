@@ -193,16 +193,19 @@ pub fn check(target: &Target, state: &StateDir, options: &super::Options, report
                 ),
             }
         }
+        None if repo_cfg.max_sync_age.is_some() => report.push(
+            Part::Checkout,
+            "last sync",
+            Status::Drift,
+            "sync-repo has not succeeded on this repo yet".into(),
+            Some(sync),
+        ),
         None => report.push(
             Part::Checkout,
             "last sync",
-            if repo_cfg.max_sync_age.is_some() {
-                Status::Drift
-            } else {
-                Status::Ok
-            },
-            "sync-repo has not succeeded on this repo yet".into(),
-            Some(sync),
+            Status::Ok,
+            "sync-repo has not succeeded on this repo yet (no max_sync_age set)".into(),
+            None,
         ),
     }
     let root = checkout.workdir.clone();

@@ -137,7 +137,8 @@ pub fn check(target: &Target, state: &StateDir, options: &super::Options, report
             (Kind::Symlink { .. }, Err(_)) => config.links == crate::mirror::local::Links::Skip,
             (_, Err(_)) => false,
         };
-        if !ok {
+        // Directories follow from their files; only files and links are counted.
+        if !ok && !matches!(entry.kind, Kind::Dir) {
             missing.push(String::from_utf8_lossy(&entry.path).into_owned());
         }
     }

@@ -171,29 +171,9 @@ pub fn check(target: &Target, state: &StateDir, options: &Options) -> RepoReport
         stacks::check(target, opened, state, options, &mut report);
     }
     mirror::check(target, state, options, &mut report);
-    for (tool, record_age) in last_successes(target, state) {
-        report.gauge(
-            "driftless_last_success_timestamp_seconds",
-            &[("tool", tool)],
-            record_age as f64,
-        );
-    }
+    // driftless_last_success_timestamp_seconds{tool,repo} is each tool's own .prom file's: the
+    // textfile collector rejects a series published by two files.
     report
-}
-
-/// The last success of each tool, from the state directory.
-fn last_successes(target: &Target, state: &StateDir) -> Vec<(&'static str, u64)> {
-    let mut out = Vec::new();
-    let read = |tool: &str| -> Option<u64> {
-        let value: serde_json::Value = state.read(&target.id, tool).ok().flatten()?;
-        value.get("last_success_at")?.as_u64()
-    };
-    for tool in [crate::sync::TOOL, crate::compose::TOOL, crate::mirror::TOOL] {
-        if let Some(at) = read(tool) {
-            out.push((tool, at));
-        }
-    }
-    out
 }
 
 /// `1h` style settings, ignored when unset or malformed (config validation rejects those).

@@ -81,10 +81,6 @@ pub fn metrics(reports: &[RepoReport], exit_code: u8, now: u64) -> Metrics {
             "driftless_mirror_missing_files",
             "Source files missing or of another size in the mirror (--deep).",
         ),
-        (
-            "driftless_last_success_timestamp_seconds",
-            "When each tool last succeeded on the repo.",
-        ),
     ]
     .into_iter()
     .collect();

@@ -1,0 +1,178 @@
+//! Checkout drift: each kind (behind, ahead, diverged, dirty, untracked, wrong branch, detached
+//! HEAD, stale or missing sync) is reported with its reason and exit code 1, and is gone after
+//! running the command drift-check printed under it.
+
+use crate::{DRIFT, Host, REPO, backticked};
+
+#[test]
+fn behind_is_fixed_by_sync_repo() {
+    let host = Host::new("");
+    host.origin.write("a.txt", "upstream\n");
+    host.origin.commit("upstream 1");
+    host.origin.write("b.txt", "new\n");
+    host.origin.commit("upstream 2");
+
+    let row = host.assert_drift(&[], "checkout", "remote", "2 commit(s) behind the remote");
+    assert_eq!(row.fix(), format!("sync-repo {REPO}"));
+    host.run_fix(row.fix());
+
+    host.assert_clean(&[]);
+    assert_eq!(host.git(&["rev-parse", "HEAD"]).trim(), host.origin.tip());
+}
+
+#[test]
+fn ahead_is_fixed_by_pushing() {
+    let host = Host::new("");
+    driftless_tests::fixture::write_file(&host.checkout, "local.txt", "local\n");
+    host.git(&["add", "local.txt"]);
+    host.git(&["commit", "-q", "-m", "local work"]);
+    let local = host.git(&["rev-parse", "HEAD"]).trim().to_owned();
+
+    let row = host.assert_drift(&[], "checkout", "remote", "1 local commit(s) not on the remote");
+    assert!(
+        row.fix().starts_with(&format!("{} push origin main", host.git_c())),
+        "{row:?}"
+    );
+    host.run_fix(row.fix());
+
+    host.assert_clean(&[]);
+    assert_eq!(host.origin.tip(), local, "the push put the local commit on the remote");
+}
+
+#[test]
+fn diverged_is_fixed_by_sync_repo_force_and_local_commits_are_preserved() {
+    let host = Host::new("");
+    host.origin.write("a.txt", "upstream\n");
+    host.origin.commit("upstream");
+    driftless_tests::fixture::write_file(&host.checkout, "local.txt", "local\n");
+    host.git(&["add", "local.txt"]);
+    host.git(&["commit", "-q", "-m", "local work"]);
+    let local = host.git(&["rev-parse", "HEAD"]).trim().to_owned();
+
+    let row = host.assert_drift(&[], "checkout", "remote", "diverged: 1 local, 1 remote commit(s)");
+    assert!(row.fix().starts_with(&format!("sync-repo {REPO} --force")), "{row:?}");
+    host.run_fix(row.fix());
+
+    host.assert_clean(&[]);
+    assert_eq!(host.git(&["rev-parse", "HEAD"]).trim(), host.origin.tip());
+    let preserved = host.git(&["for-each-ref", "--format=%(objectname)", "refs/driftless/preserved/"]);
+    assert!(
+        preserved.lines().any(|sha| host
+            .env
+            .git(&host.checkout, &["rev-list", sha])
+            .lines()
+            .any(|c| c == local)),
+        "the local commit {local} is kept under refs/driftless/preserved/: {preserved:?}"
+    );
+}
+
+#[test]
+fn modified_tracked_file_is_fixed_by_git_stash_and_the_change_is_kept() {
+    let host = Host::new("");
+    driftless_tests::fixture::write_file(&host.checkout, "a.txt", "edited on the host\n");
+
+    let row = host.assert_drift(&[], "checkout", "dirty", "1 tracked file(s) modified: a.txt");
+    let stash = backticked(row.fix(), "stash");
+    assert_eq!(stash, format!("{} stash", host.git_c()));
+    host.run_fix(row.fix());
+    host.run_fix(&stash);
+
+    host.assert_clean(&[]);
+    let kept = host.git(&["show", "stash@{0}:a.txt"]);
+    assert_eq!(kept, "edited on the host\n", "the edit is in the stash");
+}
+
+#[test]
+fn untracked_files_are_reported_and_ignored_files_are_not() {
+    let host = Host::new("");
+    driftless_tests::fixture::write_file(&host.checkout, "notes.txt", "scratch\n");
+    driftless_tests::fixture::write_file(&host.checkout, "debug.log", "ignored by .gitignore\n");
+
+    let row = host.assert_drift(&[], "checkout", "untracked", "1 untracked path(s): notes.txt");
+    assert!(!row.reason.contains("debug.log"), "{row:?}");
+    assert!(row.fix().starts_with(&format!("{} status", host.git_c())), "{row:?}");
+    host.run_fix(row.fix());
+    // The fix's advice: "move them away".
+    driftless_tests::fixture::rename(&host.checkout, "notes.txt", "../notes.txt");
+
+    host.assert_clean(&[]);
+}
+
+#[test]
+fn wrong_branch_is_fixed_by_git_checkout() {
+    let host = Host::new("");
+    host.git(&["checkout", "-q", "-b", "experiment"]);
+
+    let row = host.assert_drift(&[], "checkout", "branch", "on branch `experiment`, not `main`");
+    assert_eq!(row.fix(), format!("{} checkout main", host.git_c()));
+    host.run_fix(row.fix());
+
+    host.assert_clean(&[]);
+    assert_eq!(host.git(&["symbolic-ref", "--short", "HEAD"]).trim(), "main");
+}
+
+#[test]
+fn detached_head_is_fixed_by_git_checkout() {
+    let host = Host::new("");
+    host.git(&["checkout", "-q", "--detach"]);
+    let short = host.git(&["rev-parse", "--short=7", "HEAD"]).trim().to_owned();
+
+    let row = host.assert_drift(&[], "checkout", "branch", &format!("HEAD is detached at {short}"));
+    assert_eq!(row.fix(), format!("{} checkout main", host.git_c()));
+    host.run_fix(row.fix());
+
+    host.assert_clean(&[]);
+}
+
+#[test]
+fn stale_sync_is_fixed_by_sync_repo() {
+    let host = Host::new("    max_sync_age: 1m\n");
+    host.assert_clean(&[]);
+    host.age_last_success("sync-repo", 3600);
+
+    let row = host.assert_drift(&[], "checkout", "last sync", "more than max_sync_age 60s");
+    assert!(row.reason.contains("last successful sync 36"), "{row:?}");
+    assert_eq!(row.fix(), format!("sync-repo {REPO}"));
+    host.run_fix(row.fix());
+
+    host.assert_clean(&[]);
+}
+
+#[test]
+fn never_synced_is_drift_only_with_max_sync_age() {
+    let plain = Host::unsynced("");
+    let run = plain.check(&["--all-items"]);
+    run.expect_code(0);
+    assert_eq!(run.row("checkout", "last sync").status, "ok");
+
+    let host = Host::unsynced("    max_sync_age: 1h\n");
+    let row = host.assert_drift(&[], "checkout", "last sync", "sync-repo has not succeeded");
+    assert_eq!(row.fix(), format!("sync-repo {REPO}"));
+    host.run_fix(row.fix());
+    host.assert_clean(&[]);
+}
+
+#[test]
+fn unconfigured_checkout_by_path_is_labelled_by_path_and_fixed_by_path() {
+    let host = Host::new("");
+    let other = host.origin.clone_to(&host.env, "loose");
+    let label = std::fs::canonicalize(&other)
+        .expect("canonicalize the loose checkout")
+        .display()
+        .to_string();
+    host.origin.write("a.txt", "upstream\n");
+    host.origin.commit("upstream");
+
+    let (run, items) = host.check_json(&[&label]);
+    run.expect_code(DRIFT);
+    let remote = crate::item(&items, "checkout", "remote");
+    assert_eq!(remote["repo"], label.as_str(), "{remote}");
+    assert_eq!(remote["status"], "drift", "{remote}");
+    assert_eq!(remote["fix"], format!("sync-repo {label}").as_str(), "{remote}");
+    let fix = remote["fix"].as_str().expect("fix is a string").to_owned();
+    host.run_fix(&fix);
+
+    let run = host.check(&[&label]);
+    run.expect_code(0);
+    assert!(run.stdout.starts_with("no drift"), "{}", run.stdout);
+}

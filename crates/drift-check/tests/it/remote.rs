@@ -1,0 +1,97 @@
+//! Asking the remote: `--no-fetch` compares against the last fetched refs, a fetch sees new
+//! commits without moving any ref of the checkout, and an unreachable remote makes only the
+//! remote check `unknown` (exit 75) while the other checks still report.
+
+use crate::{DRIFT, Host, NO_DRIFT, REPO, TEMP_FAIL};
+
+const UNREACHABLE: &str = "http://127.0.0.1:1/x.git";
+
+/// Every ref of the checkout with its target, plus HEAD: what a read-only check must not move.
+fn refs(host: &Host) -> String {
+    let mut out = host.git(&["for-each-ref", "--format=%(refname) %(objectname)"]);
+    out.push_str(&host.git(&["rev-parse", "HEAD"]));
+    out
+}
+
+#[test]
+fn no_fetch_uses_the_last_fetched_refs_and_fetch_sees_new_commits() {
+    let host = Host::new("");
+    let before = refs(&host);
+    host.origin.write("a.txt", "upstream\n");
+    host.origin.commit("upstream");
+
+    let run = host.check(&["--no-fetch", "--all-items"]);
+    run.expect_code(NO_DRIFT);
+    let row = run.row("checkout", "remote");
+    assert_eq!(row.status, "ok", "{row:?}");
+    assert!(row.reason.starts_with("at the remote tip"), "{row:?}");
+
+    host.assert_drift(&[], "checkout", "remote", "1 commit(s) behind the remote");
+    assert_eq!(refs(&host), before, "drift-check moved no ref of the checkout");
+
+    // sync-repo fetches and records the new tip; --no-fetch then agrees.
+    host.tool(&format!("sync-repo {REPO}")).expect_code(0);
+    host.assert_clean(&["--no-fetch"]);
+}
+
+#[test]
+fn unreachable_remote_is_unknown_and_the_other_checks_still_report() {
+    let host = Host::new("");
+    host.write_config(&format!("    remote: {UNREACHABLE}\n"));
+
+    let run = host.check(&["--all-items"]);
+    run.expect_code(TEMP_FAIL);
+    let remote = run.row("checkout", "remote");
+    assert_eq!(remote.status, "unknown", "{remote:?}");
+    assert!(
+        remote.reason.contains(UNREACHABLE) && remote.reason.contains("unreachable"),
+        "the reason names the remote: {remote:?}"
+    );
+    for name in ["branch", "dirty", "untracked", "last sync"] {
+        assert_eq!(run.row("checkout", name).status, "ok", "{name}\n{}", run.stdout);
+    }
+
+    // Without --all-items only the unknown row is listed, and it still exits 75.
+    let run = host.check(&[]);
+    run.expect_code(TEMP_FAIL);
+    assert!(!run.stdout.starts_with("no drift"), "{}", run.stdout);
+    assert_eq!(run.row("checkout", "remote").status, "unknown");
+
+    // Drift elsewhere wins the exit code, and the remote is still reported unknown.
+    driftless_tests::fixture::write_file(&host.checkout, "a.txt", "edited\n");
+    let (run, items) = host.check_json(&[]);
+    run.expect_code(DRIFT);
+    assert_eq!(crate::item(&items, "checkout", "remote")["status"], "unknown");
+    assert_eq!(crate::item(&items, "checkout", "dirty")["status"], "drift");
+}
+
+#[test]
+fn unreachable_remote_of_one_repo_does_not_hide_drift_of_another() {
+    let host = Host::new("");
+    let second = host.origin.clone_to(&host.env, "second");
+    driftless_tests::fixture::write_file(&second, "stray.txt", "x\n");
+    host.write_config(&format!(
+        "    remote: {UNREACHABLE}\n  second:\n    path: {}\n",
+        second.display()
+    ));
+
+    let (run, items) = host.check_json(&[]);
+    run.expect_code(DRIFT);
+    let find = |repo: &str, name: &str| {
+        items
+            .iter()
+            .find(|i| i["repo"] == repo && i["name"] == name)
+            .unwrap_or_else(|| panic!("no {repo}/{name} in {items:#?}"))
+            .clone()
+    };
+    assert_eq!(find(REPO, "remote")["status"], "unknown");
+    assert_eq!(find("second", "untracked")["status"], "drift");
+    assert_eq!(find("second", "remote")["status"], "ok");
+
+    // The healthy repo alone is clean; the unreachable one alone is 75.
+    let run = host.check(&[REPO]);
+    run.expect_code(TEMP_FAIL);
+    std::fs::remove_file(second.join("stray.txt")).expect("remove the stray file");
+    host.check(&["second"]).expect_code(NO_DRIFT);
+    host.check(&[]).expect_code(TEMP_FAIL);
+}

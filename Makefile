@@ -1,0 +1,71 @@
+# driftless: the commands a developer and CI run. `make demo` and `make test` are the two that
+# matter on a fresh machine; .ci/run is `make test`.
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CARGO   ?= cargo
+# Debian packages the tests and the benchmark need (forges, timing): installed by `make deps`.
+APT_PACKAGES ?= git lighttpd hyperfine time systemd
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+BINS  := sync-repo apply-compose mirror-copy drift-check
+UNITS := $(wildcard units/*.service units/*.timer)
+DOCS  := README.md $(wildcard docs/*.md)
+
+.PHONY: all deps build demo test units-check bench install help
+
+all: build
+
+help:
+	@echo "make deps     install the Debian packages tests and bench need (skips apt if present)"
+	@echo "make build    cargo build --release of the tools"
+	@echo "make demo     narrated tour of sync-repo on a throwaway forge (a smoke test too)"
+	@echo "make test     deps, fmt check, clippy -D warnings, units check, all tests (what CI runs)"
+	@echo "make bench    cargo xtask bench sync: rewrites the generated part of docs/benchmarks.md"
+	@echo "make install  binaries to \$$(PREFIX)/bin, units to \$$(PREFIX)/lib/systemd/system"
+
+# Idempotent: `apt-get update` and install run only when a package is missing.
+deps:
+	@missing=""; \
+	for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "make deps: installing$$missing"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	else \
+		echo "make deps: all present ($(APT_PACKAGES))"; \
+	fi
+
+build:
+	$(CARGO) build --release $(addprefix -p ,$(BINS))
+
+demo:
+	$(CARGO) xtask demo
+
+test: deps
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) xtask units
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		echo "$(CARGO) nextest run --workspace"; $(CARGO) nextest run --workspace; \
+	else \
+		echo "cargo-nextest missing: $(CARGO) test --workspace"; $(CARGO) test --workspace; \
+	fi
+
+units-check:
+	$(CARGO) xtask units
+
+bench: deps
+	$(CARGO) xtask bench sync
+
+# Units name $(PREFIX)/bin/sync-repo and $(PREFIX)/share/doc/driftless; rewritten for another PREFIX.
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/doc/driftless
+	for b in $(BINS); do install -m 0755 target/release/$$b $(DESTDIR)$(PREFIX)/bin/$$b; done
+	for u in $(UNITS); do \
+		sed 's|/usr/local/|$(PREFIX)/|g' $$u > $(DESTDIR)$(PREFIX)/lib/systemd/system/$$(basename $$u); \
+		chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/$$(basename $$u); \
+	done
+	install -m 0644 $(DOCS) $(DESTDIR)$(PREFIX)/share/doc/driftless/

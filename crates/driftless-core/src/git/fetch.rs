@@ -123,13 +123,10 @@ impl Remote {
             // upload-pack process to start to learn that.
             return Ok(Fetched { tip, previous_tip });
         }
-        let mut connection = match git_daemon_transport(&remote).map_err(unreachable)? {
+        let connection = match own_transport(&remote).map_err(unreachable)? {
             Some(transport) => remote.to_connection_with_transport(transport),
             None => remote.connect(Direction::Fetch).map_err(unreachable)?,
         };
-        if let Some(options) = plain_http_options(repo, &self.url) {
-            connection = connection.with_transport_options(options);
-        }
         let prepare = connection
             .prepare_fetch(gix::progress::Discard, Default::default())
             .map_err(unreachable)?;
@@ -187,27 +184,6 @@ impl Remote {
     }
 }
 
-/// Transport options for a plain `http://` remote: the HTTP client is built without loading the
-/// system's TLS roots, which would otherwise cost more than the whole no-change request.
-fn plain_http_options(repo: &gix::Repository, url: &str) -> Option<Box<dyn std::any::Any>> {
-    use gix::protocol::transport::client::blocking_io::http;
-    if !url.starts_with("http://") {
-        return None;
-    }
-    let mut options = repo.transport_options(url.as_bytes().as_bstr(), None).ok()??;
-    let http_options = options.downcast_mut::<http::Options>()?;
-    let backend = http::reqwest::Options {
-        configure_client: Some(Box::new(|builder: reqwest::blocking::ClientBuilder| {
-            Ok(builder
-                .tls_certs_only(Vec::<reqwest::Certificate>::new())
-                .tcp_nodelay(true))
-        })),
-        configure_request: None,
-    };
-    http_options.backend = Some(std::sync::Arc::new(std::sync::Mutex::new(backend)));
-    Some(options)
-}
-
 /// `http://user:password@host/...`: gix refuses to send such credentials, and so do we, up front.
 fn has_cleartext_credentials(url: &str) -> bool {
     url.strip_prefix("http://")
@@ -232,16 +208,25 @@ fn local_remote_tip(repo: &gix::Repository, url: &str, branch: &str) -> Option<O
     repo.has_object(tip).then_some(tip)
 }
 
-/// A `git://` connection with `TCP_NODELAY`. gix's own daemon connection leaves Nagle on, and
-/// its protocol-v2 request goes out in several small writes: with delayed ACKs on the other
-/// side, that stalls ~40 ms per round trip, as the git CLI does (docs/benchmarks.md).
-fn git_daemon_transport(
-    remote: &gix::Remote<'_>,
-) -> Result<Option<Box<dyn gix::protocol::transport::client::blocking_io::Transport + Send>>, gix::Error> {
-    use gix::protocol::transport::client::git;
+type BoxedTransport = Box<dyn gix::protocol::transport::client::blocking_io::Transport + Send>;
+
+/// The transports driftless brings itself: `git://` and plain `http://`, both with
+/// `TCP_NODELAY`, the latter with kept-alive connections (see [`super::http`]). Everything else
+/// (ssh, https, local paths) is gix's own.
+fn own_transport(remote: &gix::Remote<'_>) -> Result<Option<BoxedTransport>, gix::Error> {
+    use gix::protocol::transport::client::{blocking_io::http::connect_http, git};
     let (url, version) = remote.sanitized_url_and_version(Direction::Fetch)?;
-    if url.scheme != gix::url::Scheme::Git {
-        return Ok(None);
+    match url.scheme {
+        gix::url::Scheme::Http if url.user().is_none() => {
+            return Ok(Some(Box::new(connect_http(
+                super::http::KeepAlive,
+                url,
+                version,
+                false,
+            ))));
+        }
+        gix::url::Scheme::Git => {}
+        _ => return Ok(None),
     }
     let host = url.host().unwrap_or("localhost").to_owned();
     let port = url.port;

@@ -3,6 +3,7 @@
 //! - [`checkout`]: open a checkout and read its state (branch, operations in progress, dirt).
 //! - [`fetch`]: fetch one branch from the remote into a tracking ref.
 //! - [`history`]: how the local and remote tips relate (behind, ahead, diverged).
+//! - [`http`]: a keep-alive HTTP/1.1 client for plain `http://` remotes.
 //! - [`fast_forward`]: move a clean checkout forward, writing only the paths that changed.
 //! - [`preserve`]: save local commits and uncommitted work before `--force` takes the remote state.
 
@@ -10,6 +11,7 @@ pub mod checkout;
 pub mod fast_forward;
 pub mod fetch;
 pub mod history;
+pub mod http;
 pub mod preserve;
 
 pub use gix::ObjectId;

@@ -3,6 +3,7 @@
 //!
 //! Used by each tool's `tests/it` binary, by the end-to-end tests in `tests/tests/`, and by xtask.
 
+pub mod engine;
 pub mod env;
 pub mod fixture;
 pub mod forge;

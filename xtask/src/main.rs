@@ -23,6 +23,15 @@ tasks:
         and git daemon, K rounds per case (default 3); write the medians into
         the generated section of docs/benchmarks.md (unless --no-docs) and
         target/xtask/bench-sync.json. --keep keeps the fixtures' temp dir.
+  bench mirror [--rounds K] [--no-docs]
+        Time mirror-copy (release build) against `rsync -a` and `rclone copy` with
+        the same excludes on a 20,000-file, ~200 MB tree, destination on tmpfs and
+        on disk, K alternating rounds (default 5); write the mirror section of
+        docs/benchmarks.md (unless --no-docs).
+  bench apply [--rounds K] [--no-docs]
+        A no-change tick of sync-repo --all + apply-compose --all against
+        Harbormaster (installed from PyPI into target/xtask) on the same 10 apps
+        and a private dockerd; and a no-op apply-compose over 100 stacks.
   demo [--keep]
         Narrated tour of sync-repo on a throwaway forge: fast-forward, in sync,
         dry run, refusal of a dirty checkout, --force with preserved work.
@@ -48,7 +57,15 @@ fn run(args: &[String]) -> Result<()> {
     let words: Vec<&str> = args.iter().map(String::as_str).collect();
     match words.as_slice() {
         ["bench", "sync", rest @ ..] => bench::sync(&parse_bench_sync(rest)?),
-        ["bench", ..] => bail!("unknown benchmark; try `cargo xtask bench sync`\n\n{USAGE}"),
+        ["bench", "mirror", rest @ ..] => bench::mirror(&parse_bench_mirror(rest)?),
+        ["bench", "apply", rest @ ..] => {
+            let mirror = parse_bench_mirror(rest)?;
+            bench::apply(&bench::ApplyOptions {
+                rounds: mirror.rounds,
+                write_docs: mirror.write_docs,
+            })
+        }
+        ["bench", ..] => bail!("unknown benchmark; try `cargo xtask bench sync` or `bench mirror`\n\n{USAGE}"),
         ["demo", rest @ ..] => {
             let keep = match rest {
                 [] => false,
@@ -88,6 +105,29 @@ fn parse_bench_sync(args: &[&str]) -> Result<bench::SyncOptions> {
             "--no-docs" => opts.write_docs = false,
             "--keep" => opts.keep = true,
             _ => bail!("unknown option `{arg}` for bench sync\n\n{USAGE}"),
+        }
+    }
+    Ok(opts)
+}
+
+fn parse_bench_mirror(args: &[&str]) -> Result<bench::MirrorOptions> {
+    let mut opts = bench::MirrorOptions {
+        rounds: 5,
+        write_docs: true,
+    };
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match *arg {
+            "--rounds" => {
+                let value = rest
+                    .next()
+                    .ok_or_else(|| error::Error::msg("--rounds needs a number"))?;
+                opts.rounds = value
+                    .parse()
+                    .map_err(|_| error::Error::msg(format!("--rounds: `{value}` is not a number")))?;
+            }
+            "--no-docs" => opts.write_docs = false,
+            other => bail!("unexpected argument to bench mirror: {other}\n\n{USAGE}"),
         }
     }
     Ok(opts)

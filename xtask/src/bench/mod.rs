@@ -1,8 +1,12 @@
 //! `cargo xtask bench ...`: measurements whose results land in `docs/benchmarks.md`.
 
-mod report;
+mod apply;
+mod mirror;
+pub(crate) mod report;
 mod sync;
 
+pub use apply::{Options as ApplyOptions, run_bench as apply};
+pub use mirror::{Options as MirrorOptions, run_bench as mirror};
 pub use sync::{Options as SyncOptions, run as sync};
 
 /// Median of `values` (mean of the middle two for an even count); 0 for none.

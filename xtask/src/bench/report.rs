@@ -366,6 +366,36 @@ pub fn write_generated_section(doc: &Path, section: &str) -> Result<()> {
     std::fs::write(doc, updated).with_context(|| format!("writing {}", doc.display()))
 }
 
+/// Now, as `2026-11-24 04:48 UTC`, for the "Generated on" line of a section.
+pub fn now_utc() -> String {
+    std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "an unknown date".into())
+}
+
+/// Like [`write_generated_section`] for another benchmark: its own markers, named after it,
+/// so each `cargo xtask bench NAME` rewrites only its part of the file.
+pub fn write_named_section(doc: &Path, name: &str, section: &str) -> Result<()> {
+    let begin = format!("<!-- BEGIN GENERATED: cargo xtask bench {name} -->");
+    let end = format!("<!-- END GENERATED: {name} -->");
+    let current = match std::fs::read_to_string(doc) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "# Benchmarks\n".to_owned(),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", doc.display())),
+    };
+    let block = format!("{begin}\n{}\n{end}", section.trim_end());
+    let updated = match (current.find(&begin), current.find(&end)) {
+        (Some(start), Some(stop)) if start < stop => {
+            format!("{}{block}{}", &current[..start], &current[stop + end.len()..])
+        }
+        _ => format!("{}\n\n{block}\n", current.trim_end()),
+    };
+    std::fs::write(doc, updated).with_context(|| format!("writing {}", doc.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use crate::engine::{self, Engine};
 use crate::{Hub, compose};
+use driftless_tests::engine::{self, Engine};
 
 #[test]
 fn a_broken_compose_file_fails_that_stack_with_composes_message_and_the_others_still_apply() {

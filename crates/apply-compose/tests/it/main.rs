@@ -5,7 +5,7 @@
 mod apply;
 mod dirty;
 mod dry_run;
-mod engine;
+use driftless_tests::engine;
 mod failures;
 mod hold;
 mod output;

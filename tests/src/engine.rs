@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use std::os::unix::process::CommandExt;
 
-use driftless_tests::require_service;
+use crate::require_service;
 use tempfile::TempDir;
 
 /// The image every test compose file uses (`pull_policy: never`: there is no registry).
@@ -53,7 +53,9 @@ impl Engine {
         require_service(Engine::try_start())
     }
 
-    fn try_start() -> Result<Engine, String> {
+    /// A new private engine, or why it cannot be had (for callers that are not tests, like the
+    /// benchmarks).
+    pub fn try_start() -> Result<Engine, String> {
         let mut found = Vec::new();
         for (tool, package) in [
             ("dockerd", "docker.io"),

@@ -196,7 +196,7 @@ fn make_tree(sb: &Sandbox, src: &Path) -> Result<(usize, u64, usize)> {
         let size = if i % 1000 == 0 {
             4_000_000
         } else {
-            2_000 + (i * 7919) % 38_000
+            2_000 + (i * 7919) % 22_000
         };
         write(
             src.join(format!("app/m{:02}/d{:02}/f{i}.txt", i % 37, i % 11)),

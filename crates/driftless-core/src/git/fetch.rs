@@ -118,9 +118,23 @@ impl Remote {
                 url: url.clone(),
                 source,
             })?;
-        if let Some(tip) = local_remote_tip(&checkout.repo, &self.url, &self.branch) {
-            // A remote on this host whose tip we already have: nothing to fetch, and no
-            // upload-pack process to start to learn that.
+        if let Some(remote_repo) = local_remote(&self.url) {
+            // A remote on this host: read its branch and copy what is missing straight from its
+            // object database, with no upload-pack process and no protocol.
+            let wanted = format!("refs/heads/{}", self.branch);
+            let tip = remote_repo
+                .find_reference(wanted.as_str())
+                .ok()
+                .and_then(|r| r.into_fully_peeled_id().ok())
+                .map(|id| id.detach())
+                .ok_or_else(|| Error::NoSuchBranch {
+                    url: url.clone(),
+                    branch: self.branch.clone(),
+                })?;
+            copy_missing_objects(&remote_repo, &checkout.repo, tip).map_err(|source| Error::Fetch {
+                url: url.clone(),
+                source,
+            })?;
             return Ok(Fetched { tip, previous_tip });
         }
         let connection = match own_transport(&remote).map_err(unreachable)? {
@@ -168,19 +182,17 @@ impl Remote {
             return Ok(());
         }
         let message = format!("sync-repo: fetch {} {}", self.display(), self.branch);
-        checkout
-            .repo
-            .reference(
-                self.tracking_ref.as_str(),
-                tip,
-                gix::refs::transaction::PreviousValue::Any,
-                message,
-            )
-            .map(drop)
-            .map_err(|source| Error::Fetch {
-                url: self.display(),
-                source,
-            })
+        super::set_reference(
+            &checkout.repo,
+            &self.tracking_ref,
+            tip,
+            gix::refs::transaction::PreviousValue::Any,
+            &message,
+        )
+        .map_err(|source| Error::Fetch {
+            url: self.display(),
+            source,
+        })
     }
 }
 
@@ -191,21 +203,58 @@ fn has_cleartext_credentials(url: &str) -> bool {
         .is_some_and(|authority| authority.contains('@'))
 }
 
-/// For a remote on this host (a path or `file://`): its branch tip, if that commit is already
-/// in our object database, read straight from the remote's refs.
-fn local_remote_tip(repo: &gix::Repository, url: &str, branch: &str) -> Option<ObjectId> {
+/// The repository of a remote on this host (a path or `file://`), opened without its config.
+fn local_remote(url: &str) -> Option<gix::Repository> {
     let path = url.strip_prefix("file://").unwrap_or(url);
     if !path.starts_with('/') {
         return None;
     }
-    let remote = gix::open_opts(path, gix::open::Options::isolated()).ok()?;
-    let tip = remote
-        .find_reference(format!("refs/heads/{branch}").as_str())
-        .ok()?
-        .into_fully_peeled_id()
-        .ok()?
-        .detach();
-    repo.has_object(tip).then_some(tip)
+    gix::open_opts(path, gix::open::Options::isolated()).ok()
+}
+
+/// Copy every object reachable from `tip` that `dst` lacks, children before parents: an
+/// object present in `dst` then always has everything below it, even after a crash half-way,
+/// so the walk can stop at the first object it already has.
+fn copy_missing_objects(src: &gix::Repository, dst: &gix::Repository, tip: ObjectId) -> Result<usize, gix::Error> {
+    use gix::objs::Kind;
+    use gix::prelude::Write;
+    // (id, children pushed?) as an explicit post-order walk.
+    let mut stack = vec![(tip, false)];
+    let mut seen = std::collections::HashSet::new();
+    let mut copied = 0;
+    while let Some((id, expanded)) = stack.pop() {
+        if dst.has_object(id) {
+            continue;
+        }
+        let object = src.find_object(id)?;
+        if expanded {
+            dst.objects.write_buf(object.kind, &object.data)?;
+            copied += 1;
+            continue;
+        }
+        if !seen.insert(id) {
+            continue;
+        }
+        stack.push((id, true));
+        match object.kind {
+            Kind::Commit => {
+                let commit = object.into_commit();
+                stack.push((commit.tree_id()?.detach(), false));
+                stack.extend(commit.parent_ids().map(|p| (p.detach(), false)));
+            }
+            Kind::Tree => {
+                for entry in object.into_tree().iter() {
+                    let entry = entry?;
+                    if !entry.mode().is_commit() {
+                        stack.push((entry.object_id(), false));
+                    }
+                }
+            }
+            Kind::Tag => stack.push((object.into_tag().target_id()?.detach(), false)),
+            Kind::Blob => {}
+        }
+    }
+    Ok(copied)
 }
 
 type BoxedTransport = Box<dyn gix::protocol::transport::client::blocking_io::Transport + Send>;

@@ -39,3 +39,38 @@ pub(crate) fn identity(repo: &gix::Repository) -> (String, String) {
         .unwrap_or_else(|| "localhost".to_owned());
     ("driftless".to_owned(), format!("driftless@{host}"))
 }
+
+/// Point `name` at `id` with a reflog entry written as [`identity`]: gix's own `reference()`
+/// needs a configured committer, which root under systemd or cron usually lacks.
+pub(crate) fn set_reference(
+    repo: &gix::Repository,
+    name: &str,
+    id: ObjectId,
+    expected: gix::refs::transaction::PreviousValue,
+    message: &str,
+) -> Result<(), gix::Error> {
+    use gix::bstr::ByteSlice;
+    use gix::refs::transaction::{Change, LogChange, RefEdit, RefLog};
+    let (who, email) = identity(repo);
+    let time = signature_time();
+    let signature = gix::actor::SignatureRef {
+        name: who.as_bytes().as_bstr(),
+        email: email.as_bytes().as_bstr(),
+        time: &time,
+    };
+    let edit = RefEdit {
+        change: Change::Update {
+            log: LogChange {
+                mode: RefLog::AndReference,
+                force_create_reflog: false,
+                message: message.into(),
+            },
+            expected,
+            new: gix::refs::Target::Object(id),
+        },
+        name: name.try_into().map_err(gix::Error::from_error)?,
+        deref: false,
+    };
+    repo.edit_references_as([edit], Some(signature))?;
+    Ok(())
+}

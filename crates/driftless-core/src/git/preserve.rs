@@ -157,8 +157,9 @@ pub fn preserve(checkout: &Checkout, work: &Work<'_>, keep_if_reachable: ObjectI
     }
 
     let reference = unique_ref_name(repo);
-    repo.reference(
-        reference.as_str(),
+    super::set_reference(
+        repo,
+        &reference,
         tip,
         gix::refs::transaction::PreviousValue::MustNotExist,
         "sync-repo --force: preserve local work",

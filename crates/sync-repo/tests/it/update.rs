@@ -6,7 +6,7 @@ use driftless_tests::fixture;
 use driftless_tests::oracle::{self, MtimeSnapshot, RepoSnapshot};
 use serde_json::Value;
 
-use crate::{World, change_kind, change_paths};
+use crate::{Run, World, change_kind, change_paths};
 
 /// Apply `change` in the origin, commit and push it, run `sync-repo --json` on the checkout and
 /// check the record and the checkout against the oracle. Returns the world and the record.
@@ -238,4 +238,36 @@ fn fifty_megabyte_file_added_then_left_alone() {
     run.expect_code(0);
     w.assert_updated_from(&before, &mtimes);
     println!("50 MB file: small update next to it {:?}", run.elapsed);
+}
+
+/// Root under systemd or cron usually has no git identity at all: the tracking ref and the
+/// reflog must still be written, as driftless. (Exit 74 "reflog messages need a committer"
+/// before the fix.)
+#[test]
+fn update_works_without_any_git_identity() {
+    let w = World::new("no-identity");
+    let before = w.head();
+    w.origin.write("a.txt", "alpha 3\n");
+    w.origin.commit("change");
+    let mut cmd = w.env.sync_repo();
+    for var in [
+        "GIT_AUTHOR_NAME",
+        "GIT_AUTHOR_EMAIL",
+        "GIT_COMMITTER_NAME",
+        "GIT_COMMITTER_EMAIL",
+        "EMAIL",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.arg("--json").arg(&w.checkout);
+    let run = Run::of(&mut cmd);
+    run.expect_code(0);
+    assert_eq!(run.json()["outcome"], "updated");
+    assert_eq!(w.head(), w.origin.tip());
+    assert_ne!(w.head(), before);
+    let reflog = w.git(&["reflog", "show", "--format=%gn <%ge> %gs", "refs/remotes/origin/main"]);
+    assert!(
+        reflog.starts_with("driftless <driftless@"),
+        "tracking ref reflog: {reflog}"
+    );
 }

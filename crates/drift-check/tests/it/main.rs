@@ -7,6 +7,7 @@ mod metrics;
 mod mirror;
 mod output;
 mod remote;
+mod stacks;
 
 use std::fs::OpenOptions;
 use std::io::{Read, Write};
@@ -32,6 +33,7 @@ pub fn env() -> TestEnv {
         .with_bin("drift-check", env!("CARGO_BIN_EXE_drift-check"))
         .with_bin("sync-repo", sibling_bin("sync-repo"))
         .with_bin("mirror-copy", sibling_bin("mirror-copy"))
+        .with_bin("apply-compose", sibling_bin("apply-compose"))
 }
 
 /// A workspace binary of another crate, built next to `drift-check`.
@@ -88,7 +90,16 @@ fn build_siblings() {
 
     let mut cmd = Command::new(env!("CARGO"));
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["build", "--quiet", "-p", "sync-repo", "-p", "mirror-copy"])
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "sync-repo",
+            "-p",
+            "mirror-copy",
+            "-p",
+            "apply-compose",
+        ])
         .arg("--target-dir")
         .arg(&target_dir);
     match profile_name.as_str() {
@@ -129,6 +140,8 @@ pub struct Host {
     pub mirror: PathBuf,
     /// `<root>/metrics`, the config's `metrics_dir`.
     pub metrics: PathBuf,
+    /// Extra environment for every command (a test engine's DOCKER_HOST and DOCKER_CONFIG).
+    pub extra_env: Vec<(String, String)>,
 }
 
 impl Host {
@@ -169,6 +182,7 @@ impl Host {
             config,
             mirror,
             metrics,
+            extra_env: Vec::new(),
         };
         host.write_config(repo_yaml);
         host
@@ -189,7 +203,9 @@ impl Host {
     /// `drift-check ARGS` with the host's config as the default config (`DRIFTLESS_CONFIG`).
     pub fn check(&self, args: &[&str]) -> Run {
         let mut cmd = self.env.cmd("drift-check");
-        cmd.env("DRIFTLESS_CONFIG", &self.config).args(args);
+        cmd.env("DRIFTLESS_CONFIG", &self.config)
+            .envs(self.extra_env.iter().cloned())
+            .args(args);
         Run::of(&mut cmd)
     }
 
@@ -212,7 +228,7 @@ impl Host {
             .split_first()
             .unwrap_or_else(|| panic!("empty command line: {line:?}"));
         let mut cmd = match *program {
-            "sync-repo" | "mirror-copy" | "drift-check" => self.env.cmd(program),
+            "sync-repo" | "mirror-copy" | "drift-check" | "apply-compose" => self.env.cmd(program),
             "git" => {
                 let mut cmd = assert_cmd::Command::new("git");
                 cmd.env_clear()
@@ -222,7 +238,9 @@ impl Host {
             }
             other => panic!("drift-check suggested an unexpected program `{other}` in {line:?}"),
         };
-        cmd.env("DRIFTLESS_CONFIG", &self.config).args(args);
+        cmd.env("DRIFTLESS_CONFIG", &self.config)
+            .envs(self.extra_env.iter().cloned())
+            .args(args);
         Run::of(&mut cmd)
     }
 

@@ -142,7 +142,9 @@ pub fn check(target: &Target, state: &StateDir, options: &super::Options, report
         Err(err) => report.push(Part::Checkout, "dirty", Status::Unknown, error_chain(&err), None),
     }
     match checkout.untracked_paths() {
-        Ok(paths) => {
+        Ok(mut paths) => {
+            // A `.driftless-hold` marker puts a stack on hold on purpose: not drift.
+            paths.retain(|p| !p.ends_with(crate::compose::stacks::HOLD_FILE.as_bytes()));
             report.gauge("driftless_repo_untracked_files", &[], paths.len() as f64);
             if paths.is_empty() {
                 report.push(

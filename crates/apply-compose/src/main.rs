@@ -7,66 +7,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use apply_compose::cli::Args;
 use clap::Parser;
-use driftless_core::cli::{CommonArgs, looks_like_path};
+use driftless_core::cli::looks_like_path;
 use driftless_core::compose::runner::Compose;
 use driftless_core::compose::{self, Options, Target};
 use driftless_core::exit::Exit;
-
-const EXAMPLES: &str = "\
-Examples:
-  apply-compose observability-hub            apply the stacks of repos.observability-hub
-  apply-compose /srv/lab                     every directory with a compose file, no config needed
-  apply-compose hub --dry-run                what would be applied, and why
-  apply-compose hub --stack grafana --force  re-apply one stack even if unchanged
-  touch /srv/hub/stacks/loki/.driftless-hold  put a stack on hold: never touched
-
-Phase 3 under systemd (sync-repo triggers it after an update):
-  systemctl enable apply-compose@observability-hub.service
-
-When nothing changed, docker is not even started. Exit codes: 0 ok, 2 usage or config error,
-3 refused (tracked inputs modified in the checkout), 65 a stack's compose failed (its state
-is kept, the next run retries), 74 local I/O failure, 75 engine unreachable or lock busy.";
-
-/// Bring docker compose stacks in line with what the checkout says.
-///
-/// A stack is applied when the digest of everything it reads from the repo (compose files,
-/// includes, env files, configs, secrets, bind mounts, build contexts) differs from the last
-/// successful apply, when it was never applied, or when its last apply failed.
-#[derive(Debug, Parser)]
-#[command(name = "apply-compose", version, after_help = EXAMPLES)]
-struct Args {
-    /// A repo name from the config, or the path of a checkout
-    #[arg(value_name = "REPO|PATH", required_unless_present = "all", conflicts_with = "all")]
-    target: Option<String>,
-
-    /// Apply the stacks of every configured repo
-    #[arg(long)]
-    all: bool,
-
-    /// Only this stack (project name or directory; repeatable)
-    #[arg(long, value_name = "STACK")]
-    stack: Vec<String>,
-
-    /// Apply even stacks whose inputs did not change
-    #[arg(long)]
-    force: bool,
-
-    /// Apply stacks whose tracked inputs are modified in the checkout (one-off manual runs)
-    #[arg(long)]
-    allow_dirty: bool,
-
-    /// The compose command [default: from the config, else `docker compose`]
-    #[arg(long, value_name = "COMMAND")]
-    compose_command: Option<String>,
-
-    /// Wait up to SECONDS for another run on the same repo instead of exiting with 75
-    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
-    wait_lock: u64,
-
-    #[command(flatten)]
-    common: CommonArgs,
-}
 
 fn main() -> ExitCode {
     let args = Args::parse();

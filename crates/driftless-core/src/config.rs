@@ -24,6 +24,8 @@ pub struct Config {
     pub metrics_dir: Option<PathBuf>,
     /// How to run compose: `[docker, compose]` (default), `[docker-compose]`, `[podman, compose]`.
     pub compose_command: Option<Vec<String>>,
+    /// Where `driftless-notify` (run by `OnFailure=` of every unit) posts a failed run's report.
+    pub notify: Option<NotifyConfig>,
     /// The repos, keyed by the name systemd passes as the unit instance (`sync-repo@NAME`).
     #[serde(default)]
     pub repos: BTreeMap<String, RepoConfig>,
@@ -118,6 +120,33 @@ pub struct MirrorConfig {
     pub links: crate::mirror::local::Links,
     /// How old the last successful mirror may get before drift-check reports it (`26h`).
     pub max_age: Option<String>,
+}
+
+/// `notify:`: the webhook a failed unit is reported to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// The `http://` or `https://` URL to POST to (an ntfy topic, a Gotify `/message?token=...`,
+    /// a Slack-compatible incoming webhook, or anything that takes a plain POST).
+    pub url: String,
+    /// How the report is shaped for that receiver.
+    #[serde(default)]
+    pub format: NotifyFormat,
+}
+
+/// The body a notification is sent as.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyFormat {
+    /// `text/plain`: a title line, then the journal lines.
+    #[default]
+    Plain,
+    /// ntfy: the text as body, with `Title`, `Priority` and `Tags` headers.
+    Ntfy,
+    /// Gotify: JSON `{title, message, priority}`.
+    Gotify,
+    /// Slack-compatible incoming webhook (also Mattermost, Rocket.Chat): JSON `{text}`.
+    Slack,
 }
 
 /// What a mirror copies.
@@ -215,6 +244,14 @@ impl Config {
             path: path.to_owned(),
             message,
         };
+        if let Some(notify) = &self.notify
+            && !(notify.url.starts_with("http://") || notify.url.starts_with("https://"))
+        {
+            return Err(invalid(format!(
+                "notify.url: `{}` must be an http:// or https:// URL",
+                crate::redact::redact(&notify.url)
+            )));
+        }
         for (name, repo) in &self.repos {
             if !is_valid_name(name) {
                 return Err(invalid(format!(
@@ -374,6 +411,29 @@ mod tests {
         let err = parse("repos:\n  hub:\n    path: /srv/hub\n    mirror:\n      to: /mnt/x\n      max_age: soon\n")
             .expect_err("bad duration");
         assert!(err.to_string().contains("max_age"), "{err}");
+    }
+
+    #[test]
+    fn notify_is_read_checked_and_strict() {
+        let config =
+            parse("notify:\n  url: https://ntfy.example/driftless\n  format: ntfy\nrepos: {}\n").expect("valid notify");
+        let notify = config.notify.expect("notify");
+        assert_eq!(
+            (notify.url.as_str(), notify.format),
+            ("https://ntfy.example/driftless", NotifyFormat::Ntfy)
+        );
+        let plain = parse("notify: {url: 'http://127.0.0.1:9/hook'}\n").expect("format defaults");
+        assert_eq!(plain.notify.expect("notify").format, NotifyFormat::Plain);
+        assert!(parse("notify: {url: 'ftp://x/y'}\n").is_err());
+        assert!(matches!(
+            parse("notify: {url: 'http://x/', format: email}\n"),
+            Err(Error::Parse { .. })
+        ));
+        assert!(matches!(
+            parse("notify: {url: 'http://x/', urgency: high}\n"),
+            Err(Error::Parse { .. })
+        ));
+        assert!(parse("repos: {}\n").expect("no notify").notify.is_none());
     }
 
     #[test]

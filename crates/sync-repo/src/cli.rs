@@ -1,0 +1,67 @@
+//! `sync-repo`'s command line: the clap definition that `main.rs` parses and that `cargo xtask man`
+//! and `cargo xtask completions` render into the man page and the shell completions.
+
+use clap::Parser;
+use driftless_core::cli::CommonArgs;
+
+const EXAMPLES: &str = "\
+Examples:
+  sync-repo /srv/observability-hub        sync a checkout, no config needed
+  sync-repo observability-hub             sync the repo named in /etc/driftless/driftless.yaml
+  sync-repo --all --jobs 4                sync every configured repo (phase 2)
+  sync-repo --dry-run --json hub          what would change, as JSON
+  sync-repo --force hub                   take the remote state; local work is preserved
+                                          under refs/driftless/preserved/<time>
+
+Under systemd (one oneshot run per timer tick):
+  systemctl enable --now sync-repo@observability-hub.timer
+  systemctl start sync-repo@observability-hub.service     # run now, by hand
+  journalctl -u sync-repo@observability-hub.service
+
+From cron, on hosts without systemd:
+  */5 * * * * root sync-repo --all --quiet
+
+Exit codes: 0 in sync or updated, 2 usage or config error, 3 refused (a person must decide;
+nothing was changed), 74 local I/O failure, 75 temporary failure (remote unreachable, lock
+busy). With --all, the worst. See docs/exit-codes.md.";
+
+/// Fetch a git repo and fast-forward its checkout, never losing local work.
+///
+/// Only the paths that changed are written. A checkout with modified tracked files, local
+/// commits, a detached HEAD or an unfinished merge is refused with exit code 3 and the
+/// commands that resolve it; --force takes the remote state after preserving all local work.
+#[derive(Debug, Parser)]
+#[command(name = "sync-repo", version, after_help = EXAMPLES)]
+pub struct Args {
+    /// A repo name from the config, or the path of a checkout
+    #[arg(value_name = "REPO|PATH", required_unless_present = "all", conflicts_with = "all")]
+    pub target: Option<String>,
+
+    /// Sync every repo in the config
+    #[arg(long)]
+    pub all: bool,
+
+    /// With --all, how many repos to sync at once [default: number of cores]
+    #[arg(short, long, value_name = "N")]
+    pub jobs: Option<usize>,
+
+    /// Take the remote state even when refused, after preserving local commits and changes
+    /// under refs/driftless/preserved/<time>
+    #[arg(long)]
+    pub force: bool,
+
+    /// Wait up to SECONDS for another run on the same repo instead of exiting with 75
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    pub wait_lock: u64,
+
+    /// Fetch from URL instead of the config's remote or the checkout's origin
+    #[arg(long, value_name = "URL", conflicts_with = "all")]
+    pub remote: Option<String>,
+
+    /// Follow BRANCH instead of the config's branch (default: main)
+    #[arg(long, value_name = "BRANCH", conflicts_with = "all")]
+    pub branch: Option<String>,
+
+    #[command(flatten)]
+    pub common: CommonArgs,
+}

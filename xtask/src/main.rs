@@ -5,6 +5,8 @@ mod bench;
 mod demo;
 mod error;
 mod fixture;
+mod generate;
+mod install;
 mod sandbox;
 mod units;
 mod workspace;
@@ -37,8 +39,22 @@ tasks:
         dry run, refusal of a dirty checkout, --force with preserved work.
         Exits non-zero if any step misbehaves, so it doubles as a smoke test.
   units
-        Check units/ offline: `systemd-analyze verify` on instance copies whose
-        ExecStart points at the built binary, and what `systemctl enable` does.
+        Check units/ offline: `systemd-analyze verify` of an instance of every
+        unit (ExecStart at the built binaries, man: links at the generated pages),
+        the `systemd-analyze security` exposure of every service against its
+        target, and what `systemctl enable` of each instance links.
+  man [--check]
+        Render docs/man/TOOL.1 from each tool's clap definition; --check only
+        compares and fails when the committed pages are stale.
+  completions [--check]
+        Render bash, zsh and fish completions into docs/completions/; --check
+        as for man.
+  install [--prefix P] [--destdir D] [--no-build]
+        Build the release binaries and install them with the units, the cron
+        file (DESTDIR/etc/cron.d/driftless), man pages, completions and docs.
+        PREFIX defaults to /usr/local; `make install` wraps this.
+  dist [--no-build]
+        The same tree as a tarball: target/dist/driftless-VERSION-ARCH-linux.tar.gz.
   help  This text.
 ";
 
@@ -76,6 +92,23 @@ fn run(args: &[String]) -> Result<()> {
             demo::run_demo(keep)
         }
         ["units"] => units::check(),
+        ["man"] => generate::write_or_check("man", &generate::man_pages()?, false),
+        ["man", "--check"] => generate::write_or_check("man", &generate::man_pages()?, true),
+        ["completions"] => generate::write_or_check("completions", &generate::completions(), false),
+        ["completions", "--check"] => generate::write_or_check("completions", &generate::completions(), true),
+        ["install", rest @ ..] => {
+            let files = install::install(&parse_install(rest)?)?;
+            println!("install: {} files", files.len());
+            Ok(())
+        }
+        ["dist", rest @ ..] => {
+            let no_build = match rest {
+                [] => false,
+                ["--no-build"] => true,
+                _ => bail!("unexpected arguments to dist: {}\n\n{USAGE}", rest.join(" ")),
+            };
+            install::dist(no_build).map(|_| ())
+        }
         [] | ["help" | "--help" | "-h"] => {
             print!("{USAGE}");
             Ok(())
@@ -133,9 +166,49 @@ fn parse_bench_mirror(args: &[&str]) -> Result<bench::MirrorOptions> {
     Ok(opts)
 }
 
+fn parse_install(args: &[&str]) -> Result<install::Options> {
+    let mut opts = install::Options::default();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) => (flag, Some(value)),
+            None => (*arg, None),
+        };
+        let mut value = |name: &str| -> Result<std::path::PathBuf> {
+            let text: &str = match inline {
+                Some(v) => v,
+                None => args.next().with_context(|| format!("{name} needs a path"))?,
+            };
+            Ok(text.into())
+        };
+        match flag {
+            "--prefix" => opts.prefix = value("--prefix")?,
+            "--destdir" => {
+                let dir = value("--destdir")?;
+                // `make install DESTDIR=` passes an empty value: no staging.
+                opts.destdir = (!dir.as_os_str().is_empty()).then_some(dir);
+            }
+            "--no-build" => opts.no_build = true,
+            _ => bail!("unknown option `{arg}` for install\n\n{USAGE}"),
+        }
+    }
+    Ok(opts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn install_options_parse() -> Result<()> {
+        let opts = parse_install(&["--prefix", "/usr", "--destdir=/tmp/stage", "--no-build"])?;
+        assert_eq!(opts.prefix, std::path::Path::new("/usr"));
+        assert_eq!(opts.destdir.as_deref(), Some(std::path::Path::new("/tmp/stage")));
+        assert!(opts.no_build);
+        assert_eq!(parse_install(&["--destdir="])?.destdir, None);
+        assert!(parse_install(&["--prefix"]).is_err());
+        Ok(())
+    }
 
     #[test]
     fn bench_sync_options_parse() -> Result<()> {

@@ -1,0 +1,489 @@
+//! End-to-end: the units in units/ on a real `systemd --user` manager (the timer fires the sync,
+//! phase 3 chains apply-compose only when enabled, a refused sync fails with exit 3 and fires the
+//! notifier, `Persistent=true` catches up a missed run, a manual start works), and the lines of
+//! units/cron.d/driftless run in a clean environment.
+//!
+//! User mode differs from the system units in three ways, rewritten at install: ExecStart names
+//! the debug binaries, DRIFTLESS_CONFIG comes from a drop-in, and the sandbox block is left out
+//! (a user manager cannot drop capabilities or set up mount namespaces; `cargo xtask units`
+//! scores the sandbox instead).
+
+#[path = "systemd/manager.rs"]
+mod manager;
+#[path = "systemd/webhook.rs"]
+mod webhook;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use driftless_tests::env::{isolated_env, temp_dir};
+use driftless_tests::{bin_path, require_service};
+use manager::{Manager, USER};
+use webhook::Webhook;
+
+const TOOLS: [&str; 5] = [
+    "sync-repo",
+    "apply-compose",
+    "mirror-copy",
+    "drift-check",
+    "driftless-notify",
+];
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// The git CLI as root on repos that belong to sdtest: `safe.directory=*` from a global config
+/// (a `-c` would not reach the receive-pack of a local push).
+fn git(dir: &Path, args: &[&str]) -> String {
+    let gitconfig = std::env::temp_dir().join("driftless-systemd-test.gitconfig");
+    if !gitconfig.exists() {
+        write(&gitconfig, "[safe]\n\tdirectory = *\n[init]\n\tdefaultBranch = main\n");
+    }
+    let out = Command::new("git")
+        .env_clear()
+        .envs(isolated_env(dir))
+        .env("GIT_CONFIG_GLOBAL", &gitconfig)
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?} in {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// An origin, a seed clone that pushes to it, and checkouts `names` cloned from it.
+struct Repos {
+    root: PathBuf,
+    seed: PathBuf,
+}
+
+impl Repos {
+    fn new(root: &Path, names: &[&str]) -> Repos {
+        let origin = root.join("origin.git");
+        std::fs::create_dir_all(&origin).expect("mkdir origin");
+        git(&origin, &["init", "-q", "--bare", "-b", "main"]);
+        git(root, &["clone", "-q", "origin.git", "seed"]);
+        let seed = root.join("seed");
+        write(
+            &seed.join("stacks/web/compose.yaml"),
+            "services:\n  web:\n    image: busybox\n",
+        );
+        write(&seed.join("README.md"), "hub\n");
+        git(&seed, &["add", "."]);
+        git(&seed, &["commit", "-qm", "first"]);
+        git(&seed, &["push", "-q", "origin", "main"]);
+        for name in names {
+            git(root, &["clone", "-q", "origin.git", name]);
+        }
+        Repos {
+            root: root.to_path_buf(),
+            seed,
+        }
+    }
+
+    /// Push a commit changing `file`; returns the new tip.
+    fn push(&self, file: &str, text: &str) -> String {
+        write(&self.seed.join(file), text);
+        git(&self.seed, &["add", "."]);
+        git(&self.seed, &["commit", "-qm", &format!("change {file}")]);
+        git(&self.seed, &["push", "-q", "origin", "main"]);
+        git(&self.seed, &["rev-parse", "HEAD"])
+    }
+
+    fn head(&self, name: &str) -> String {
+        git(&self.root.join(name), &["rev-parse", "HEAD"])
+    }
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(path, text).expect("write");
+}
+
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+fn chown_user(path: &Path) {
+    let status = Command::new("chown")
+        .args(["-R", &format!("{USER}:{USER}")])
+        .arg(path)
+        .status()
+        .expect("chown");
+    assert!(status.success());
+}
+
+/// A unit as user mode needs it: binaries from `bin`, no sandbox block.
+fn user_mode_unit(text: &str, bin: &Path) -> String {
+    let mut out = String::new();
+    let mut sandbox = false;
+    for line in text.lines() {
+        if line.starts_with("# Sandbox") {
+            sandbox = true;
+        } else if line.starts_with('[') {
+            sandbox = false;
+        }
+        if !sandbox {
+            out.push_str(&line.replace("/usr/local/bin/", &format!("{}/", bin.display())));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// What the test leaves in sdtest's home, removed before and after.
+fn clean_home(home: &Path) {
+    for rel in [
+        ".config/systemd",
+        ".config/driftless",
+        ".local/share/systemd",
+        ".local/state/driftless",
+    ] {
+        let _ = std::fs::remove_dir_all(home.join(rel));
+    }
+}
+
+/// Removes what the test put in sdtest's home, after the manager (declared before it) stopped.
+struct HomeGuard(PathBuf);
+
+impl Drop for HomeGuard {
+    fn drop(&mut self) {
+        clean_home(&self.0);
+    }
+}
+
+#[test]
+fn units_on_a_real_user_manager() {
+    let Some(()) = require_service(manager::missing_prerequisite().map_or(Ok(()), Err)) else {
+        return;
+    };
+    let Some((uid, home)) = require_service(manager::ensure_user()) else {
+        return;
+    };
+    let dir = temp_dir("driftless-systemd.");
+    let root = dir.path().canonicalize().expect("canonical temp dir");
+    chmod(&root, 0o755);
+
+    // Binaries where sdtest can run them; repos and config owned by sdtest.
+    let bin = root.join("bin");
+    std::fs::create_dir_all(&bin).expect("mkdir bin");
+    for tool in TOOLS {
+        std::fs::copy(bin_path(tool), bin.join(tool)).expect("copy binary");
+    }
+    let repos = Repos::new(&root, &["hub", "lab", "cat"]);
+    let calls = root.join("compose-calls.log");
+    write(
+        &root.join("fake-compose.sh"),
+        &format!("#!/bin/sh\necho \"$*\" >> '{}'\nexit 0\n", calls.display()),
+    );
+    chmod(&root.join("fake-compose.sh"), 0o755);
+    let hook = Webhook::start();
+    let config = root.join("driftless.yaml");
+    write(
+        &config,
+        &format!(
+            "compose_command: ['{fake}']\nnotify:\n  url: '{url}'\n  format: plain\nrepos:\n  hub:\n    path: {r}/hub\n    stacks: ['stacks/*']\n  lab:\n    path: {r}/lab\n  cat:\n    path: {r}/cat\n",
+            fake = root.join("fake-compose.sh").display(),
+            url = hook.url,
+            r = root.display()
+        ),
+    );
+    chown_user(&root);
+
+    // The units, user mode, into ~sdtest/.config/systemd/user.
+    clean_home(&home);
+    let _home_guard = HomeGuard(home.clone());
+    let unit_dir = home.join(".config/systemd/user");
+    std::fs::create_dir_all(&unit_dir).expect("mkdir unit dir");
+    for entry in std::fs::read_dir(workspace_root().join("units"))
+        .expect("read units/")
+        .flatten()
+    {
+        let path = entry.path();
+        if path.is_file() {
+            let text = std::fs::read_to_string(&path).expect("read unit");
+            write(&unit_dir.join(entry.file_name()), &user_mode_unit(&text, &bin));
+        }
+    }
+    let env_dropin = format!("[Service]\nEnvironment=DRIFTLESS_CONFIG={}\n", config.display());
+    for service in ["sync-repo@", "apply-compose@", "mirror-copy@", "drift-check@"] {
+        write(&unit_dir.join(format!("{service}.service.d/test.conf")), &env_dropin);
+    }
+    write(
+        &unit_dir.join("driftless-notify@.service.d/test.conf"),
+        &format!(
+            "{env_dropin}ExecStart=\nExecStart={}/driftless-notify --user %i\n",
+            bin.display()
+        ),
+    );
+    // hub's timer fires 1 s after it starts; cat's keeps a calendar and tests the catch-up.
+    write(
+        &unit_dir.join("sync-repo@hub.timer.d/test.conf"),
+        "[Timer]\nOnCalendar=\nOnActiveSec=1s\nAccuracySec=100ms\nRandomizedDelaySec=0\n",
+    );
+    write(
+        &unit_dir.join("sync-repo@cat.timer.d/test.conf"),
+        "[Timer]\nOnCalendar=\nOnCalendar=hourly\nAccuracySec=100ms\nRandomizedDelaySec=0\n",
+    );
+    // A last run 3 h ago: an hourly tick was missed while "the machine was off".
+    let stamp = home.join(".local/share/systemd/timers/stamp-sync-repo@cat.timer");
+    write(&stamp, "");
+    let touched = Command::new("touch")
+        .args(["-d", "3 hours ago"])
+        .arg(&stamp)
+        .status()
+        .expect("touch");
+    assert!(touched.success());
+    chown_user(&home.join(".config"));
+    chown_user(&home.join(".local"));
+
+    let Some(sd) = require_service(Manager::start(uid)) else {
+        return;
+    };
+    let show = |unit: &str| {
+        let status = sd.systemctl(&["status", "-l", unit, "sync-repo@hub.timer"]);
+        format!(
+            "{}\n{}{}\n{}",
+            sd.property(unit, "Result"),
+            String::from_utf8_lossy(&status.stdout),
+            String::from_utf8_lossy(&status.stderr),
+            sd.journal(unit)
+        )
+    };
+
+    // 1. The timer fires the sync. Phase 3 is off: apply-compose does not run.
+    let tip = repos.push("README.md", "hub, second\n");
+    let started = sd.systemctl(&["start", "sync-repo@hub.timer"]);
+    assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
+    assert!(
+        sd.wait_for(15, || repos.head("hub") == tip
+            && sd.property("sync-repo@hub.service", "Result") == "success"),
+        "the timer did not sync hub: {}",
+        show("sync-repo@hub.service")
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(!calls.exists(), "apply-compose ran without phase 3 enabled");
+    assert_eq!(sd.property("apply-compose@hub.service", "InvocationID"), "");
+    assert!(sd.systemctl(&["stop", "sync-repo@hub.timer"]).status.success());
+
+    // 2. Phase 3 is one enable; a manual start of the sync then chains apply-compose.
+    let enabled = sd.systemctl(&["enable", "apply-compose@hub.service"]);
+    assert!(enabled.status.success(), "{}", String::from_utf8_lossy(&enabled.stderr));
+    let tip = repos.push("stacks/web/.env", "COLOR=blue\n");
+    let manual = sd.systemctl(&["start", "sync-repo@hub.service"]);
+    assert!(
+        manual.status.success(),
+        "manual start: {}",
+        show("sync-repo@hub.service")
+    );
+    assert_eq!(repos.head("hub"), tip);
+    assert!(
+        sd.wait_for(15, || std::fs::read_to_string(&calls)
+            .is_ok_and(|c| c.contains(" up -d"))
+            && sd.property("apply-compose@hub.service", "Result") == "success"),
+        "phase 3 did not apply: {}",
+        show("apply-compose@hub.service")
+    );
+    assert!(sd.journal("apply-compose@hub.service").contains("hub/web: applied"));
+
+    // 3. A refused sync (dirty checkout, remote moved) fails with exit 3 and is reported.
+    write(&root.join("lab/README.md"), "edited on the host\n");
+    chown_user(&root.join("lab"));
+    let lab_before = repos.head("lab");
+    let refused = sd.systemctl(&["start", "sync-repo@lab.service"]);
+    assert!(!refused.status.success(), "the refused sync must fail the unit");
+    assert_eq!(sd.property("sync-repo@lab.service", "Result"), "exit-code");
+    assert_eq!(sd.property("sync-repo@lab.service", "ExecMainStatus"), "3");
+    assert_eq!(repos.head("lab"), lab_before, "a refusal changes nothing");
+    assert_eq!(
+        std::fs::read_to_string(root.join("lab/README.md")).expect("read"),
+        "edited on the host\n"
+    );
+    let report = hook.next(20).unwrap_or_else(|| {
+        panic!(
+            "the notifier posted nothing: {}",
+            show("driftless-notify@sync-repo@lab.service.service")
+        )
+    });
+    assert!(
+        report.contains("driftless: sync-repo@lab.service failed on "),
+        "{report}"
+    );
+    // The journal lines, or why there are none: as root (system units) journalctl reads them; the
+    // namespace's journald keeps its files unreadable to sdtest.
+    assert!(
+        report.contains("refused") || report.contains("(no journal lines: journalctl exited"),
+        "{report}"
+    );
+    println!("notification received:\n{report}");
+
+    // 4. Persistent=true: the hourly tick missed 3 h ago runs as soon as the timer starts.
+    let tip = repos.head("hub");
+    assert!(sd.systemctl(&["start", "sync-repo@cat.timer"]).status.success());
+    assert!(
+        sd.wait_for(10, || repos.head("cat") == tip
+            && sd.property("sync-repo@cat.service", "Result") == "success"),
+        "the missed run was not caught up: {}",
+        show("sync-repo@cat.service")
+    );
+}
+
+/// `(key, value)` pairs: environment assignments, or (tag, command) of cron jobs.
+type Pairs = Vec<(String, String)>;
+
+/// The jobs of units/cron.d/driftless, each switched on (tags like `#phase3 ` removed), as
+/// (tag, command), and the environment assignments at the top.
+fn cron_jobs() -> (Pairs, Pairs) {
+    let text = std::fs::read_to_string(workspace_root().join("units/cron.d/driftless")).expect("read cron file");
+    let mut env = Vec::new();
+    let mut jobs = Vec::new();
+    for line in text.lines() {
+        let (tag, line) = match line.split_once(' ') {
+            Some((tag, rest)) if ["#phase3", "#mirror", "#drift"].contains(&tag) => (tag.to_owned(), rest),
+            _ => ("sync".to_owned(), line),
+        };
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        if let Some((key, value)) = line.split_once('=')
+            && !key.contains(' ')
+        {
+            env.push((key.to_owned(), value.to_owned()));
+            continue;
+        }
+        let fields: Vec<&str> = line.splitn(7, ' ').collect();
+        assert_eq!(
+            fields.len(),
+            7,
+            "a cron line is 5 time fields, a user and a command: {line}"
+        );
+        assert_eq!(fields[5], "root", "{line}");
+        jobs.push((tag, fields[6].to_owned()));
+    }
+    (env, jobs)
+}
+
+#[test]
+fn cron_lines_run_in_a_clean_environment() {
+    let dir = temp_dir("driftless-cron.");
+    let root = dir.path().canonicalize().expect("canonical temp dir");
+    let bin = bin_path("sync-repo").parent().expect("bin dir").to_path_buf();
+    for tool in TOOLS {
+        assert!(bin.join(tool).exists(), "build {tool} first (cargo build --workspace)");
+    }
+    let repos = Repos::new(&root, &["hub"]);
+    let calls = root.join("compose-calls.log");
+    write(
+        &root.join("fake-compose.sh"),
+        &format!("#!/bin/sh\necho \"$*\" >> '{}'\nexit 0\n", calls.display()),
+    );
+    chmod(&root.join("fake-compose.sh"), 0o755);
+    std::fs::create_dir_all(root.join("backup")).expect("mkdir backup");
+    std::fs::create_dir_all(root.join("systemd-here")).expect("mkdir");
+    let config = root.join("driftless.yaml");
+    write(
+        &config,
+        &format!(
+            "state_dir: {r}/state\ncompose_command: ['{r}/fake-compose.sh']\nrepos:\n  hub:\n    path: {r}/hub\n    stacks: ['stacks/*']\n    mirror:\n      to: {r}/backup\n",
+            r = root.display()
+        ),
+    );
+    let (env, jobs) = cron_jobs();
+    assert_eq!(
+        jobs.iter().map(|(tag, _)| tag.as_str()).collect::<Vec<_>>(),
+        ["sync", "#phase3", "#mirror", "#drift"]
+    );
+    // What cron gives a job: the file's assignments, HOME and LOGNAME, nothing else. The test
+    // adds where the binaries are and the config (cron would read /etc/driftless).
+    let run = |command: &str, systemd_dir: &Path| {
+        let command = command.replace("/run/systemd/system", &systemd_dir.display().to_string());
+        let mut cmd = Command::new("env");
+        cmd.arg("-i")
+            .arg(format!("HOME={}", root.display()))
+            .arg("LOGNAME=root");
+        for (key, value) in &env {
+            let value = if key == "PATH" {
+                format!("{}:{value}", bin.display())
+            } else {
+                value.clone()
+            };
+            cmd.arg(format!("{key}={value}"));
+        }
+        cmd.arg(format!("DRIFTLESS_CONFIG={}", config.display()))
+            .args(["/bin/sh", "-c", &command]);
+        cmd.output().expect("run cron command")
+    };
+
+    // On a systemd host every line is a no-op.
+    let tip = repos.push("stacks/web/.env", "COLOR=green\n");
+    for (tag, command) in &jobs {
+        let out = run(command, &root.join("systemd-here"));
+        assert!(out.status.success(), "{tag}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.stdout.is_empty() && out.stderr.is_empty(), "{tag} did something");
+    }
+    assert_ne!(repos.head("hub"), tip);
+    assert!(!calls.exists());
+
+    // Without systemd each line does its job.
+    let absent = root.join("no-systemd");
+    for (tag, command) in &jobs {
+        let out = run(command, &absent);
+        let code = out.status.code();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        match tag.as_str() {
+            "#drift" => assert!(matches!(code, Some(0 | 1)), "drift-check: {code:?} {stderr}"),
+            _ => assert_eq!(code, Some(0), "{tag}: `{command}`: {stderr}"),
+        }
+    }
+    assert_eq!(repos.head("hub"), tip, "the sync line fast-forwarded the checkout");
+    assert!(
+        std::fs::read_to_string(&calls).is_ok_and(|c| c.contains(" up -d")),
+        "the phase 3 line applied the stack"
+    );
+    assert!(root.join("backup/stacks/web/.env").exists(), "the mirror line copied");
+    // The hourly mirror line acts once a day: a second run within 24 h copies nothing.
+    std::fs::remove_file(root.join("backup/README.md")).expect("rm");
+    let mirror = &jobs.iter().find(|(tag, _)| tag == "#mirror").expect("mirror line").1;
+    assert!(run(mirror, &absent).status.success());
+    assert!(
+        !root.join("backup/README.md").exists(),
+        "--if-older-than 24h skipped the copy"
+    );
+
+    // Overlapping runs are safe without flock: one may find the lock busy (75), none breaks.
+    let tip = repos.push("README.md", "third\n");
+    let sync = &jobs[0].1;
+    let handles: Vec<_> = (0..3)
+        .map(|_| {
+            let command = sync.replace("/run/systemd/system", &absent.display().to_string());
+            let mut cmd = Command::new("env");
+            cmd.arg("-i")
+                .arg(format!("PATH={}:/usr/bin:/bin", bin.display()))
+                .arg(format!("HOME={}", root.display()))
+                .arg("GIT_COMMITTER_NAME=driftless")
+                .arg("GIT_COMMITTER_EMAIL=driftless@localhost")
+                .arg(format!("DRIFTLESS_CONFIG={}", config.display()))
+                .args(["/bin/sh", "-c", &command]);
+            cmd.spawn().expect("spawn")
+        })
+        .collect();
+    let codes: Vec<Option<i32>> = handles
+        .into_iter()
+        .map(|mut child| child.wait().expect("wait").code())
+        .collect();
+    assert!(codes.iter().all(|c| matches!(c, Some(0 | 75))), "{codes:?}");
+    assert!(codes.contains(&Some(0)), "{codes:?}");
+    assert_eq!(repos.head("hub"), tip);
+    assert_eq!(git(&root.join("hub"), &["status", "--porcelain"]), "");
+}

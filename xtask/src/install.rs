@@ -1,0 +1,213 @@
+//! `cargo xtask install` and `cargo xtask dist`: put the release binaries, units, cron file, man
+//! pages, shell completions and docs where a host looks for them (`make install` wraps the first;
+//! the second is a tarball of the same tree, for hosts without a toolchain).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::error::{Context, Result, bail};
+use crate::generate::{self, TOOLS};
+use crate::sandbox::run;
+use crate::workspace;
+
+/// Where and how to install.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Installation prefix: binaries in `PREFIX/bin`, units in `PREFIX/lib/systemd/system`.
+    pub prefix: PathBuf,
+    /// Staging root prepended to every path (packaging); the units still name `PREFIX`.
+    pub destdir: Option<PathBuf>,
+    /// Use the release binaries already built instead of running `cargo build --release`.
+    pub no_build: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            prefix: PathBuf::from("/usr/local"),
+            destdir: None,
+            no_build: false,
+        }
+    }
+}
+
+/// The path units and the cron file are written with; swapped for the real prefix.
+const UNIT_PREFIX: &str = "/usr/local/";
+
+/// Install everything; returns the list of files written (relative to DESTDIR).
+pub fn install(opts: &Options) -> Result<Vec<PathBuf>> {
+    if !opts.prefix.is_absolute() {
+        bail!("--prefix {} must be an absolute path", opts.prefix.display());
+    }
+    let bins = release_bins(opts.no_build)?;
+    let root = workspace::root();
+    let stage = |rel: &Path| -> PathBuf {
+        match &opts.destdir {
+            Some(d) => d.join(rel.strip_prefix("/").unwrap_or(rel)),
+            None => rel.to_path_buf(),
+        }
+    };
+    let prefix = opts.prefix.clone();
+    let prefix_text = format!("{}/", prefix.display()).replace("//", "/");
+    let mut written = Vec::new();
+    let mut put = |rel: PathBuf, content: &[u8], mode: u32| -> Result<()> {
+        let path = stage(&rel);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        // Replace, never write through: a running binary must keep its old inode.
+        let tmp = path.with_extension("xtask-new");
+        std::fs::write(&tmp, content).with_context(|| format!("writing {}", tmp.display()))?;
+        set_mode(&tmp, mode)?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("installing {}", path.display()))?;
+        written.push(rel);
+        Ok(())
+    };
+
+    for (tool, bin) in TOOLS.iter().zip(&bins) {
+        let content = std::fs::read(bin).with_context(|| format!("reading {}", bin.display()))?;
+        put(prefix.join("bin").join(tool), &content, 0o755)?;
+    }
+    let units_dir = root.join("units");
+    for unit in unit_files(&units_dir)? {
+        let text = std::fs::read_to_string(&unit).with_context(|| format!("reading {}", unit.display()))?;
+        let name = unit.file_name().context("unit without a name")?;
+        put(
+            prefix.join("lib/systemd/system").join(name),
+            text.replace(UNIT_PREFIX, &prefix_text).as_bytes(),
+            0o644,
+        )?;
+    }
+    let cron = std::fs::read_to_string(units_dir.join("cron.d/driftless")).context("reading units/cron.d/driftless")?;
+    // cron's PATH already has /usr/local/bin and /usr/bin; another prefix goes in front.
+    let cron = if ["/usr/local/", "/usr/"].contains(&prefix_text.as_str()) {
+        cron
+    } else {
+        cron.replace("\nPATH=", &format!("\nPATH={prefix_text}bin:"))
+    };
+    put(PathBuf::from("/etc/cron.d/driftless"), cron.as_bytes(), 0o644)?;
+    for (rel, content) in generate::man_pages()? {
+        let name = rel.file_name().context("man page without a name")?;
+        put(prefix.join("share/man/man1").join(name), &content, 0o644)?;
+    }
+    for (rel, content) in generate::completions() {
+        let name = rel
+            .file_name()
+            .and_then(|n| n.to_str())
+            .context("completion without a name")?;
+        let dest = if let Some(tool) = name.strip_suffix(".bash") {
+            prefix.join("share/bash-completion/completions").join(tool)
+        } else if name.ends_with(".fish") {
+            prefix.join("share/fish/vendor_completions.d").join(name)
+        } else {
+            prefix.join("share/zsh/site-functions").join(name)
+        };
+        put(dest, &content, 0o644)?;
+    }
+    let mut docs = vec![root.join("README.md")];
+    let mut more: Vec<PathBuf> = std::fs::read_dir(root.join("docs"))
+        .context("reading docs/")?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        .collect();
+    more.sort();
+    docs.extend(more);
+    for doc in docs {
+        let content = std::fs::read(&doc).with_context(|| format!("reading {}", doc.display()))?;
+        let name = doc.file_name().context("doc without a name")?;
+        put(prefix.join("share/doc/driftless").join(name), &content, 0o644)?;
+    }
+    Ok(written)
+}
+
+/// `cargo xtask dist`: install into a staging dir with prefix /usr/local and pack it as
+/// `target/dist/driftless-VERSION-ARCH.tar.gz`; returns the tarball's path.
+pub fn dist(no_build: bool) -> Result<PathBuf> {
+    let stage = tempfile::tempdir().context("creating a staging dir")?;
+    let opts = Options {
+        destdir: Some(stage.path().to_path_buf()),
+        no_build,
+        ..Options::default()
+    };
+    let files = install(&opts)?;
+    let out_dir = workspace::target_dir().join("dist");
+    std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    let name = format!(
+        "driftless-{}-{}-linux.tar.gz",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::ARCH
+    );
+    let tarball = out_dir.join(&name);
+    let mut tar = Command::new("tar");
+    tar.arg("--create")
+        .arg("--gzip")
+        .arg("--owner=0")
+        .arg("--group=0")
+        .arg("--numeric-owner")
+        .arg("--sort=name")
+        .arg("--file")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(stage.path())
+        .args(["etc", "usr"]);
+    run(&mut tar)?;
+    println!(
+        "dist: {} ({} files; unpack with `tar -xzf {name} -C /`)",
+        tarball.display(),
+        files.len()
+    );
+    Ok(tarball)
+}
+
+/// The unit files in `dir` (not the cron.d folder), sorted.
+pub fn unit_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut units: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|x| x == "service" || x == "timer" || x == "target")
+        })
+        .collect();
+    units.sort();
+    Ok(units)
+}
+
+/// Build (unless `no_build`) and locate the release binary of every tool, in [`TOOLS`] order.
+fn release_bins(no_build: bool) -> Result<Vec<PathBuf>> {
+    if !no_build {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut build = Command::new(cargo);
+        build
+            .current_dir(workspace::root())
+            .args(["build", "--release", "--quiet"]);
+        for tool in TOOLS {
+            build.args(["-p", tool]);
+        }
+        eprintln!("xtask: cargo build --release of {}", TOOLS.join(", "));
+        let status = build.status().context("starting cargo")?;
+        if !status.success() {
+            bail!("cargo build --release failed ({status})");
+        }
+    }
+    TOOLS
+        .iter()
+        .map(|tool| {
+            let bin = workspace::target_dir().join("release").join(tool);
+            if bin.is_file() {
+                Ok(bin)
+            } else {
+                bail!(
+                    "{} is missing; build it with `cargo build --release -p {tool}`",
+                    bin.display()
+                )
+            }
+        })
+        .collect()
+}
+
+fn set_mode(path: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("chmod {mode:o} {}", path.display()))
+}

@@ -38,6 +38,9 @@ pub fn run_bench(opts: &Options) -> Result<()> {
     let src = sb.root().join("src");
     eprintln!("xtask: building a 20,000-file tree under {}", src.display());
     let (files, bytes, copied_files) = make_tree(&sb, &src)?;
+    // Flush the freshly written tree first: its writeback would otherwise compete with the
+    // first rounds for both cores.
+    run(&mut sb.command("sync"))?;
     let shm = tempfile::Builder::new()
         .prefix("driftless-bench-mirror-")
         .tempdir_in("/dev/shm")

@@ -6,7 +6,7 @@
 //! removes whatever a killed run left there. Files are copied on `jobs` threads.
 
 use std::collections::HashSet;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -15,6 +15,14 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use super::filter::Excludes;
 use super::source::{Content, Entry, Kind, Source};
 use crate::git::checkout::{path_from_bytes, path_to_bytes};
+
+/// Files up to this size are copied with one read and one write through [`SMALL_BUF`].
+const SMALL_FILE: u64 = 1 << 20;
+
+thread_local! {
+    /// Each copy thread's buffer for small files.
+    static SMALL_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
 /// The staging directory for partial files, at the top of the destination.
 pub const PARTIAL_DIR: &str = ".driftless-partial";
@@ -302,13 +310,21 @@ fn copy_all(
             let (next, copied, bytes, failed, fatal) = (&next, &copied, &bytes, &failed, &fatal);
             scope.spawn(move || {
                 let repo = source.open_repo();
+                // Each worker stages in its own directory: creating and renaming files out of
+                // one shared directory would serialize the workers on its lock.
+                let staging = staging.join(worker.to_string());
+                if let Err(err) = std::fs::create_dir(&staging)
+                    && let Ok(mut fatal) = fatal.lock()
+                {
+                    fatal.get_or_insert(write_error(dest, &staging, err));
+                }
                 loop {
                     if fatal.lock().map(|f| f.is_some()).unwrap_or(true) {
                         break;
                     }
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(entry) = work.get(i) else { break };
-                    let tmp = staging.join(format!("{worker}-{i}"));
+                    let tmp = staging.join(i.to_string());
                     let target = dest.join(path_from_bytes(&entry.path));
                     match copy_one(source, repo.as_ref(), entry, &tmp, &target) {
                         Ok(n) => {
@@ -360,13 +376,24 @@ fn copy_one(
             std::fs::rename(tmp, target).map_err(CopyError::Write)?;
             Ok(0)
         }
-        Kind::File { mtime, mode, .. } => {
+        Kind::File { mtime, mode, size, .. } => {
             let written = match source.read(entry, repo).map_err(CopyError::Read)? {
                 Content::Path(from) => {
                     let mut input = std::fs::File::open(&from).map_err(CopyError::Read)?;
                     let mut output = std::fs::File::create(tmp).map_err(CopyError::Write)?;
-                    // std::io::copy uses copy_file_range on Linux: the kernel moves the bytes.
-                    let n = std::io::copy(&mut input, &mut output).map_err(|e| classify(e, &from))?;
+                    let n = if *size <= SMALL_FILE {
+                        // Most files of a repo are small: one read and one write, where
+                        // std::io::copy would probe both files and try copy_file_range first.
+                        SMALL_BUF.with_borrow_mut(|buf| {
+                            buf.clear();
+                            input.read_to_end(buf).map_err(CopyError::Read)?;
+                            output.write_all(buf).map_err(CopyError::Write)?;
+                            Ok::<u64, CopyError>(buf.len() as u64)
+                        })?
+                    } else {
+                        // Large files: copy_file_range lets the kernel move the bytes.
+                        std::io::copy(&mut input, &mut output).map_err(|e| classify(e, &from))?
+                    };
                     finish(&output, *mode, *mtime)?;
                     n
                 }

@@ -38,7 +38,7 @@ tasks:
         Narrated tour of sync-repo on a throwaway forge: fast-forward, in sync,
         dry run, refusal of a dirty checkout, --force with preserved work.
         Exits non-zero if any step misbehaves, so it doubles as a smoke test.
-  units
+  units [--check]
         Check units/ offline: `systemd-analyze verify` of an instance of every
         unit (ExecStart at the built binaries, man: links at the generated pages),
         the `systemd-analyze security` exposure of every service against its
@@ -91,7 +91,7 @@ fn run(args: &[String]) -> Result<()> {
             demo::check_tools()?;
             demo::run_demo(keep)
         }
-        ["units"] => units::check(),
+        ["units"] | ["units", "--check"] => units::check(),
         ["man"] => generate::write_or_check("man", &generate::man_pages()?, false),
         ["man", "--check"] => generate::write_or_check("man", &generate::man_pages()?, true),
         ["completions"] => generate::write_or_check("completions", &generate::completions(), false),

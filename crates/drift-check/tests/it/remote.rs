@@ -95,3 +95,29 @@ fn unreachable_remote_of_one_repo_does_not_hide_drift_of_another() {
     host.check(&["second"]).expect_code(NO_DRIFT);
     host.check(&[]).expect_code(TEMP_FAIL);
 }
+
+/// The same drift through a real forge: the origin served over smart HTTP (lighttpd and
+/// git-http-backend on loopback). A new commit there is seen as `behind`, and the printed fix,
+/// `sync-repo hub` over the same forge, clears it.
+#[test]
+fn behind_a_real_smart_http_forge_is_seen_and_the_fix_clears_it() {
+    let host = Host::new("");
+    let Some(forge) =
+        driftless_tests::forge::require_service(driftless_tests::forge::SmartHttp::start(&host.env.path("remotes")))
+    else {
+        return;
+    };
+    host.write_config(&format!("    remote: {}\n", forge.url("hub.git")));
+    host.tool(&format!("sync-repo {REPO}")).expect_code(0);
+    host.assert_clean(&[]);
+
+    host.origin.write("a.txt", "over http\n");
+    host.origin.commit("change on the forge");
+    let row = host.assert_drift(&[], "checkout", "remote", "1 commit(s) behind the remote");
+    host.run_fix(row.fix());
+    host.assert_clean(&[]);
+    assert_eq!(
+        std::fs::read_to_string(host.checkout.join("a.txt")).expect("read a.txt"),
+        "over http\n"
+    );
+}

@@ -196,19 +196,15 @@ fn run(
                 std::fs::create_dir(&target).map_err(|e| write_error(dest, &target, e))?;
             }
             Kind::Symlink { .. } if options.links == Links::Skip => stats.links_skipped += 1,
-            Kind::Symlink { target: link }
-                if current.as_ref().is_some_and(|m| m.file_type().is_symlink())
-                    && std::fs::read_link(&target).is_ok_and(|t| path_to_bytes(&t) == link.as_slice()) =>
-            {
-                stats.unchanged += 1;
-            }
-            Kind::File { size, mtime, mode, .. }
-                if current.as_ref().is_some_and(|m| {
-                    m.is_file()
-                        && m.size() == *size
-                        && m.modified().is_ok_and(|t| t == *mtime)
-                        && m.permissions().mode() & 0o7777 == *mode
-                }) && (!options.checksum || same_content(source, repo.as_ref(), entry, &target)) =>
+            Kind::Symlink { .. } | Kind::File { .. }
+                if up_to_date(
+                    source,
+                    repo.as_ref(),
+                    entry,
+                    &target,
+                    current.as_ref(),
+                    options.checksum,
+                ) =>
             {
                 stats.unchanged += 1;
             }
@@ -255,17 +251,14 @@ fn dry_run(source: &Source, entries: &[Entry], dest: &Path, doomed: &[(PathBuf, 
                 stats.links_skipped += 1;
                 continue;
             }
-            Kind::Symlink { target: link } => {
-                std::fs::read_link(&target).is_ok_and(|t| path_to_bytes(&t) == link.as_slice())
-            }
-            Kind::File { size, mtime, mode, .. } => {
-                current.as_ref().is_some_and(|m| {
-                    m.is_file()
-                        && m.size() == *size
-                        && m.modified().is_ok_and(|t| t == *mtime)
-                        && m.permissions().mode() & 0o7777 == *mode
-                }) && (!options.checksum || same_content(source, repo.as_ref(), entry, &target))
-            }
+            _ => up_to_date(
+                source,
+                repo.as_ref(),
+                entry,
+                &target,
+                current.as_ref(),
+                options.checksum,
+            ),
         };
         if same {
             stats.unchanged += 1;
@@ -277,6 +270,33 @@ fn dry_run(source: &Source, entries: &[Entry], dest: &Path, doomed: &[(PathBuf, 
         }
     }
     stats
+}
+
+/// The quick check: the destination already holds `entry` (same link target; or a file of the
+/// same size, mtime and mode, and with `checksum` the same content).
+fn up_to_date(
+    source: &Source,
+    repo: Option<&gix::Repository>,
+    entry: &Entry,
+    target: &Path,
+    current: Option<&std::fs::Metadata>,
+    checksum: bool,
+) -> bool {
+    match &entry.kind {
+        Kind::Dir => false,
+        Kind::Symlink { target: link } => {
+            current.is_some_and(|m| m.file_type().is_symlink())
+                && std::fs::read_link(target).is_ok_and(|t| path_to_bytes(&t) == link.as_slice())
+        }
+        Kind::File { size, mtime, mode, .. } => {
+            current.is_some_and(|m| {
+                m.is_file()
+                    && m.size() == *size
+                    && m.modified().is_ok_and(|t| t == *mtime)
+                    && m.permissions().mode() & 0o7777 == *mode
+            }) && (!checksum || same_content(source, repo, entry, target))
+        }
+    }
 }
 
 fn count_files(dir: &Path) -> usize {

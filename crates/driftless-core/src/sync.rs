@@ -852,7 +852,8 @@ fn target_arg(target: &Target) -> String {
     }
 }
 
-fn list_paths(paths: &[BString]) -> String {
+/// Up to five paths for a message, then "and N more".
+pub(crate) fn list_paths(paths: &[BString]) -> String {
     const SHOWN: usize = 5;
     let mut text = paths
         .iter()

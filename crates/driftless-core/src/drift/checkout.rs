@@ -132,7 +132,11 @@ pub fn check(target: &Target, state: &StateDir, options: &super::Options, report
                 Part::Checkout,
                 "dirty",
                 Status::Drift,
-                format!("{} tracked file(s) modified: {}", paths.len(), list(&paths)),
+                format!(
+                    "{} tracked file(s) modified: {}",
+                    paths.len(),
+                    crate::sync::list_paths(&paths)
+                ),
                 Some(format!(
                     "{git} diff   # then commit, `{git} stash`, or `{git} checkout -- .`"
                 )),
@@ -159,7 +163,7 @@ pub fn check(target: &Target, state: &StateDir, options: &super::Options, report
                     Part::Checkout,
                     "untracked",
                     Status::Drift,
-                    format!("{} untracked path(s): {}", paths.len(), list(&paths)),
+                    format!("{} untracked path(s): {}", paths.len(), crate::sync::list_paths(&paths)),
                     Some(format!(
                         "{git} status   # commit them, move them away, or add them to .gitignore"
                     )),
@@ -212,13 +216,4 @@ pub fn check(target: &Target, state: &StateDir, options: &super::Options, report
     }
     let root = checkout.workdir.clone();
     Some(Opened { checkout, root })
-}
-
-fn list(paths: &[gix::bstr::BString]) -> String {
-    let shown: Vec<String> = paths.iter().take(5).map(|p| p.to_string()).collect();
-    if paths.len() > 5 {
-        format!("{} and {} more", shown.join(", "), paths.len() - 5)
-    } else {
-        shown.join(", ")
-    }
 }

@@ -364,7 +364,7 @@ pub fn apply(checkout: &Checkout, plan: &Plan, update: RefUpdate<'_>, reflog: &s
     for change in plan.changes.iter().filter(|c| c.new.is_some()) {
         let Some(new) = change.new else { continue };
         let abs = checkout.worktree_path(change.path.as_bstr());
-        if worktree_side(repo, &abs).ok().flatten() == Some(new) {
+        if already_holds(repo, &abs, new) {
             continue; // Already there: a resumed run, or an identical untracked file.
         }
         if change.kind == ChangeKind::Mode && set_executable(&abs, new.mode == Mode::FILE_EXECUTABLE).is_ok() {
@@ -595,6 +595,18 @@ pub fn worktree_side(repo: &gix::Repository, path: &Path) -> std::io::Result<Opt
         Mode::FILE
     };
     Ok(Some(Side { id, mode }))
+}
+
+/// Whether the worktree already holds `side` at `path`. A file of another size cannot, so a
+/// plain fast-forward does not read and hash every file it is about to overwrite.
+fn already_holds(repo: &gix::Repository, path: &Path, side: Side) -> bool {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return false;
+    };
+    if is_file(side.mode) && (!meta.is_file() || repo.find_header(side.id).map(|h| h.size()).ok() != Some(meta.len())) {
+        return false;
+    }
+    worktree_side(repo, path).ok().flatten() == Some(side)
 }
 
 /// The temp name a path is written under before the rename; fixed per path, so a resumed run

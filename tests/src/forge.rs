@@ -180,7 +180,9 @@ impl GitDaemon {
 #[derive(Debug)]
 pub struct SmartHttp {
     server: Server,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
+    /// Marks written into the access log so far (see [`SmartHttp::requests`]).
+    marks: std::sync::atomic::AtomicUsize,
 }
 
 impl SmartHttp {
@@ -203,7 +205,9 @@ impl SmartHttp {
             let port = free_port()?;
             let conf = dir.path().join("lighttpd.conf");
             let text = format!(
-                r#"server.modules = ("mod_alias", "mod_cgi", "mod_setenv")
+                r#"server.modules = ("mod_alias", "mod_cgi", "mod_setenv", "mod_accesslog")
+accesslog.filename = "{accesslog}"
+accesslog.format = "%r %s"
 server.document-root = "{docroot}"
 server.bind = "127.0.0.1"
 server.port = {port}
@@ -229,6 +233,7 @@ $HTTP["url"] =~ "^/git" {{
 "#,
                 docroot = docroot.display(),
                 errorlog = dir.path().join("error.log").display(),
+                accesslog = dir.path().join("access.log").display(),
                 backend = backend.display(),
                 root = root.display(),
                 home = dir.path().display(),
@@ -237,7 +242,13 @@ $HTTP["url"] =~ "^/git" {{
             let mut cmd = Command::new(&lighttpd);
             cmd.env_clear().env("PATH", &path_env).arg("-D").arg("-f").arg(&conf);
             match Server::spawn(cmd, port, dir.path().join("lighttpd.log"), "lighttpd") {
-                Ok(server) => return Ok(SmartHttp { server, _dir: dir }),
+                Ok(server) => {
+                    return Ok(SmartHttp {
+                        server,
+                        dir,
+                        marks: 0.into(),
+                    });
+                }
                 Err(err) => {
                     let errorlog = std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default();
                     last_err = format!("{err}{errorlog}");
@@ -259,6 +270,44 @@ $HTTP["url"] =~ "^/git" {{
     /// The port it listens on.
     pub fn port(&self) -> u16 {
         self.server.port
+    }
+
+    /// The requests the forge answered since the previous call (or since it started), as
+    /// `GET /git/r.git/info/refs?service=git-upload-pack HTTP/1.1 200` lines.
+    ///
+    /// lighttpd writes its access log in batches, about once a second, so this sends a marker
+    /// request of its own and waits until the log shows it: everything before it is then there.
+    pub fn requests(&self) -> Vec<String> {
+        use std::io::{Read, Write};
+        let mark = self.marks.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        let target = format!("/driftless-mark-{mark}");
+        let mut stream = TcpStream::connect(("127.0.0.1", self.server.port)).expect("connect to the forge");
+        write!(
+            stream,
+            "GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        )
+        .expect("send mark");
+        let _ = stream.read_to_end(&mut Vec::new());
+        let log = self.dir.path().join("access.log");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.lines().any(|l| l.starts_with(&format!("GET {target} "))) {
+                let previous = format!("GET /driftless-mark-{} ", mark - 1);
+                let lines: Vec<&str> = text.lines().collect();
+                let start = lines.iter().position(|l| l.starts_with(&previous)).map_or(0, |i| i + 1);
+                return lines[start..]
+                    .iter()
+                    .take_while(|l| !l.starts_with(&format!("GET {target} ")))
+                    .map(|l| (*l).to_owned())
+                    .collect();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the forge's access log never showed {target}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// lighttpd's process id (also its process group id).

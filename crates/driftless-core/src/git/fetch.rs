@@ -1,7 +1,7 @@
 //! Fetch one branch from the remote, through gix.
 //!
-//! Only `refs/heads/BRANCH` is asked for (the server filters the advertisement by prefix) and
-//! no tags, so a run where nothing changed costs one ref advertisement and nothing else.
+//! Only `refs/heads/BRANCH` is asked for, and no tags, so a run where nothing changed costs one
+//! ref advertisement and nothing else (over http, one request: see [`own_transport`]).
 
 use std::sync::atomic::AtomicBool;
 
@@ -137,7 +137,7 @@ impl Remote {
             })?;
             return Ok(Fetched { tip, previous_tip });
         }
-        let connection = match own_transport(&remote).map_err(unreachable)? {
+        let connection = match own_transport(&remote, repo).map_err(unreachable)? {
             Some(transport) => remote.to_connection_with_transport(transport),
             None => remote.connect(Direction::Fetch).map_err(unreachable)?,
         };
@@ -159,12 +159,32 @@ impl Remote {
                 url: url.clone(),
                 branch: self.branch.clone(),
             })?;
-        prepare
+        if repo.has_object(tip) {
+            // Nothing to download: the tip came with an earlier fetch, whose pack (written whole,
+            // then renamed into place) also holds everything below it. This skips gix's
+            // negotiation and its ref update with no edits.
+            return Ok(Fetched { tip, previous_tip });
+        }
+        let outcome = prepare
             .receive(gix::progress::Discard, &AtomicBool::new(false))
             .map_err(|source| Error::Fetch {
                 url: url.clone(),
                 source,
             })?;
+        // gix leaves a `.keep` beside a pack that no ref update bound, for the caller to remove
+        // once refs point into it. Left there, `git gc` would never fold the pack into another,
+        // and every update would add one more for every later lookup to search. The pack's
+        // objects stay safe without it: gc keeps unreachable objects for two weeks, and the
+        // tracking ref points at them as soon as the sync succeeds.
+        if let gix::remote::fetch::Status::Change { write_pack_bundle, .. } = &outcome.status
+            && let Some(keep) = &write_pack_bundle.keep_path
+            && let Err(e) = std::fs::remove_file(keep)
+        {
+            tracing::warn!(
+                "could not remove {}: {e}; `git gc` will leave that pack alone",
+                keep.display()
+            );
+        }
         Ok(Fetched { tip, previous_tip })
     }
 }
@@ -260,18 +280,35 @@ fn copy_missing_objects(src: &gix::Repository, dst: &gix::Repository, tip: Objec
 type BoxedTransport = Box<dyn gix::protocol::transport::client::blocking_io::Transport + Send>;
 
 /// The transports driftless brings itself: `git://` and plain `http://`, both with
-/// `TCP_NODELAY`, the latter with kept-alive connections (see [`super::http`]). Everything else
-/// (ssh, https, local paths) is gix's own.
-fn own_transport(remote: &gix::Remote<'_>) -> Result<Option<BoxedTransport>, gix::Error> {
-    use gix::protocol::transport::client::{blocking_io::http::connect_http, git};
-    let (url, version) = remote.sanitized_url_and_version(Direction::Fetch)?;
+/// `TCP_NODELAY`, the latter with kept-alive connections (see [`super::http`]), and https through
+/// gix's client. ssh and local paths are left to gix's `connect`.
+///
+/// Over http(s) the protocol is v1 unless `protocol.version` is set in git's config: every
+/// request of the stateless HTTP protocol is a fresh `upload-pack` on the forge, and v2 spends
+/// one more of them (capabilities, then `ls-refs`, then `fetch`) where v1's first answer already
+/// carries the refs. A run with nothing new thus costs the forge one request instead of two.
+/// v2's gain, a ref list filtered on the server, matters only for repos with very many refs;
+/// `git config protocol.version 2` in the checkout (or globally) brings it back.
+fn own_transport(remote: &gix::Remote<'_>, repo: &gix::Repository) -> Result<Option<BoxedTransport>, gix::Error> {
+    use gix::protocol::transport::client::{blocking_io::http, git};
+    let (url, configured) = remote.sanitized_url_and_version(Direction::Fetch)?;
+    let is_http = matches!(url.scheme, gix::url::Scheme::Http | gix::url::Scheme::Https);
+    let version = match repo.config_snapshot().integer("protocol.version") {
+        None if is_http => gix::protocol::transport::Protocol::V1,
+        _ => configured,
+    };
     match url.scheme {
         gix::url::Scheme::Http if url.user().is_none() => {
-            return Ok(Some(Box::new(connect_http(
+            return Ok(Some(Box::new(http::connect_http(
                 super::http::KeepAlive,
                 url,
                 version,
                 false,
+            ))));
+        }
+        gix::url::Scheme::Http | gix::url::Scheme::Https => {
+            return Ok(Some(Box::new(http::connect::<http::reqwest::Remote>(
+                url, version, false,
             ))));
         }
         gix::url::Scheme::Git => {}

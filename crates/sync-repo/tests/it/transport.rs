@@ -211,3 +211,86 @@ fn credentials_in_url_never_printed() {
     run.expect_code(75);
     assert_no_secret(&w, &run, "ghp_0123456789abcdefghijklmnop");
 }
+
+/// A `.keep` file in the checkout's pack folder, if any: each one stops `git gc` from folding
+/// its pack into another.
+fn keep_files(w: &World) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(w.checkout.join(".git/objects/pack"))
+        .expect("read the pack folder")
+        .map(|e| e.expect("pack folder entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "keep"))
+        .collect()
+}
+
+#[test]
+fn smart_http_asks_the_forge_once_when_nothing_changed_and_twice_for_an_update() {
+    let w = World::new("http-requests");
+    let Some(http) = require_service(SmartHttp::start(&w.env.path("remotes"))) else {
+        return;
+    };
+    w.git(&["remote", "set-url", "origin", &http.url("http-requests.git")]);
+    w.origin.write("a.txt", "one request more\n");
+    w.origin.commit("upstream change");
+    http.requests();
+
+    let run = w.sync(&["--json"]);
+    run.expect_code(0);
+    assert_eq!(run.json()["outcome"], "updated", "{}", run.stdout);
+    let update = http.requests();
+    assert_eq!(
+        update,
+        [
+            "GET /git/http-requests.git/info/refs?service=git-upload-pack HTTP/1.1 200",
+            "POST /git/http-requests.git/git-upload-pack HTTP/1.1 200",
+        ],
+        "an update is one ref advertisement and one pack request"
+    );
+    assert_eq!(
+        keep_files(&w),
+        Vec::<std::path::PathBuf>::new(),
+        "the fetched pack must not stay pinned"
+    );
+
+    let run = w.sync(&["--json"]);
+    run.expect_code(0);
+    assert_eq!(run.json()["outcome"], "in_sync", "{}", run.stdout);
+    assert_eq!(
+        http.requests(),
+        ["GET /git/http-requests.git/info/refs?service=git-upload-pack HTTP/1.1 200"],
+        "with nothing new, nothing beyond the ref advertisement is requested"
+    );
+}
+
+#[test]
+fn protocol_version_from_git_config_is_honoured_over_http() {
+    let w = World::new("http-v2");
+    let Some(http) = require_service(SmartHttp::start(&w.env.path("remotes"))) else {
+        return;
+    };
+    w.git(&["remote", "set-url", "origin", &http.url("http-v2.git")]);
+    w.git(&["config", "protocol.version", "2"]);
+    w.origin.write("a.txt", "over v2\n");
+    w.origin.commit("upstream change");
+    let before = w.head();
+    let mtimes = MtimeSnapshot::take(&w.checkout);
+    http.requests();
+
+    w.sync(&[]).expect_code(0);
+    w.assert_updated_from(&before, &mtimes);
+    let requests = http.requests();
+    // v2: capabilities, then ls-refs, then fetch.
+    assert_eq!(requests.len(), 3, "{requests:#?}");
+    assert_eq!(keep_files(&w), Vec::<std::path::PathBuf>::new());
+
+    w.sync(&[]).expect_code(0);
+    let requests = http.requests();
+    assert_eq!(
+        requests.len(),
+        2,
+        "v2 with nothing new: capabilities and ls-refs: {requests:#?}"
+    );
+    assert!(
+        requests[1].starts_with("POST /git/http-v2.git/git-upload-pack "),
+        "{requests:#?}"
+    );
+}

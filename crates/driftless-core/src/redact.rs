@@ -1,4 +1,5 @@
-//! Keeps credentials embedded in URLs (`https://user:token@host/...`) out of logs and messages.
+//! Keeps credentials embedded in URLs (`https://user:token@host/...`) out of logs and messages,
+//! and turns errors into the one-line, redacted form every tool prints and records.
 
 /// Replace the password part of every `scheme://user:password@host` in `text` with `***`.
 ///
@@ -39,6 +40,21 @@ pub fn redact(text: &str) -> String {
 
 fn looks_like_token(user: &str) -> bool {
     user.len() >= 20 && user.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// An error and its causes on one line, credentials redacted.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let message = cause.to_string();
+        if !text.contains(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        source = cause.source();
+    }
+    redact(&text)
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use crate::git::fast_forward::{self, ChangeKind, Journal, Plan, RefUpdate};
 use crate::git::fetch::{self, Remote};
 use crate::git::history::{self, Relation};
 use crate::git::{preserve, short};
-use crate::redact::redact;
+use crate::redact::{error_chain, redact};
 use crate::state::{RepoId, StateDir};
 
 /// The tool name used in state records, metrics and JSON.
@@ -876,19 +876,4 @@ fn shell_quote(text: &str) -> String {
     } else {
         format!("'{}'", text.replace('\'', "'\\''"))
     }
-}
-
-/// An error and its causes on one line, credentials redacted.
-pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let message = cause.to_string();
-        if !text.contains(&message) {
-            text.push_str(": ");
-            text.push_str(&message);
-        }
-        source = cause.source();
-    }
-    redact(&text)
 }

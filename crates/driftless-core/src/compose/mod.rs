@@ -27,7 +27,7 @@ use crate::git::checkout::Checkout;
 use crate::git::short;
 use crate::metrics::Kind as MetricKind;
 use crate::state::{RepoId, StateDir};
-use crate::sync::error_chain;
+use crate::redact::error_chain;
 use runner::Compose;
 use stacks::Stack;
 

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use super::{Opened, Part, RepoReport, Status, Target, target_arg};
 use crate::compose::{self, model, stacks};
 use crate::state::StateDir;
-use crate::sync::error_chain;
+use crate::redact::error_chain;
 
 /// Check every configured stack of `target`.
 pub fn check(target: &Target, opened: &Opened, state: &StateDir, options: &super::Options, report: &mut RepoReport) {

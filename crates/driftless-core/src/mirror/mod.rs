@@ -24,7 +24,7 @@ use crate::exit::Exit;
 use crate::metrics::Kind as MetricKind;
 use crate::redact::redact;
 use crate::state::{RepoId, StateDir};
-use crate::sync::error_chain;
+use crate::redact::error_chain;
 use filter::{DEFAULT_EXCLUDES, Excludes};
 use local::Links;
 use source::Source;

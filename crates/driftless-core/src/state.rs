@@ -72,6 +72,17 @@ pub enum Error {
     Lock(#[from] lock::Error),
 }
 
+impl Error {
+    /// The exit code a tool reports for it: a lock another run holds is temporary (the next
+    /// tick gets it), anything else is a local I/O failure.
+    pub fn exit(&self) -> crate::exit::Exit {
+        match self {
+            Error::Lock(lock::Error::Busy { .. }) => crate::exit::Exit::TempFail,
+            _ => crate::exit::Exit::Io,
+        }
+    }
+}
+
 impl StateDir {
     /// Pick the state directory: `--state-dir`, then `$STATE_DIRECTORY` (set by systemd's
     /// `StateDirectory=`), then the config's `state_dir`, then [`DEFAULT_STATE_DIR`].

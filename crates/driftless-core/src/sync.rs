@@ -260,10 +260,7 @@ pub fn sync(target: &Target, state: &StateDir, options: &Options) -> Report {
 
     let lock = match state.lock(&target.id, options.wait_lock) {
         Ok(lock) => lock,
-        Err(crate::state::Error::Lock(err @ crate::lock::Error::Busy { .. })) => {
-            return finish(Report::new(target).fail(Exit::TempFail, &err), started);
-        }
-        Err(err) => return finish(Report::new(target).fail(Exit::Io, &err), started),
+        Err(err) => return finish(Report::new(target).fail(err.exit(), &err), started),
     };
     let mut report = finish(run(target, options), started);
     if !options.dry_run {

@@ -229,10 +229,7 @@ pub fn apply(target: &Target, state: &StateDir, options: &Options) -> Report {
     };
     let lock = match state.lock(&target.id, options.wait_lock) {
         Ok(lock) => lock,
-        Err(crate::state::Error::Lock(err @ crate::lock::Error::Busy { .. })) => {
-            return fail(report, Exit::TempFail, &err);
-        }
-        Err(err) => return fail(report, Exit::Io, &err),
+        Err(err) => return fail(report, err.exit(), &err),
     };
     let previous: Record = state.read(&target.id, TOOL).ok().flatten().unwrap_or_default();
     let mut record = match run(target, options, &previous, &mut report) {

@@ -271,10 +271,7 @@ pub fn mirror(request: &Request, state: &StateDir, options: &Options) -> Report 
 
     let lock = match state.lock(&request.id, options.wait_lock) {
         Ok(lock) => lock,
-        Err(crate::state::Error::Lock(err @ crate::lock::Error::Busy { .. })) => {
-            return Report::new(request).fail(Exit::TempFail, &err);
-        }
-        Err(err) => return Report::new(request).fail(Exit::Io, &err),
+        Err(err) => return Report::new(request).fail(err.exit(), &err),
     };
     let mut report = run(request, options);
     report.duration_ms = started.elapsed().as_millis() as u64;

@@ -2,7 +2,7 @@
 //! HEAD, stale or missing sync) is reported with its reason and exit code 1, and is gone after
 //! running the command drift-check printed under it.
 
-use crate::{DRIFT, Host, REPO, backticked};
+use crate::{DRIFT, Host, REPO, Table, backticked};
 
 #[test]
 fn behind_is_fixed_by_sync_repo() {

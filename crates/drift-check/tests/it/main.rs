@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+pub use driftless_tests::Run;
 use driftless_tests::{Origin, TestEnv};
 use serde_json::Value;
 
@@ -334,39 +335,17 @@ impl Row {
     }
 }
 
-/// One finished run of a binary: exit code and output.
-#[derive(Debug)]
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
+/// drift-check's table, read from a finished [`Run`]'s stdout.
+pub trait Table {
+    /// The table row `part`/`item` of repo [`REPO`]; panics if there is none.
+    fn row(&self, part: &str, item: &str) -> Row;
+    /// The table row `part`/`item` of repo [`REPO`], if listed.
+    fn find_row(&self, part: &str, item: &str) -> Option<Row>;
 }
 
-impl Run {
-    /// Run `cmd` to completion.
-    pub fn of(cmd: &mut assert_cmd::Command) -> Run {
-        let out = cmd.output().expect("spawn the command under test");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    /// Panic (showing the output) unless the exit code is `code`.
+impl Table for Run {
     #[track_caller]
-    pub fn expect_code(&self, code: i32) -> &Run {
-        assert_eq!(
-            self.code, code,
-            "unexpected exit code\n--- stdout\n{}\n--- stderr\n{}",
-            self.stdout, self.stderr
-        );
-        self
-    }
-
-    /// The table row `part`/`item` of repo [`REPO`]; panics if there is none.
-    #[track_caller]
-    pub fn row(&self, part: &str, item: &str) -> Row {
+    fn row(&self, part: &str, item: &str) -> Row {
         self.find_row(part, item).unwrap_or_else(|| {
             panic!(
                 "no row {part}/{item} in the table\n--- stdout\n{}\n--- stderr\n{}",
@@ -375,8 +354,7 @@ impl Run {
         })
     }
 
-    /// The table row `part`/`item` of repo [`REPO`], if listed.
-    pub fn find_row(&self, part: &str, item: &str) -> Option<Row> {
+    fn find_row(&self, part: &str, item: &str) -> Option<Row> {
         let lines: Vec<&str> = self.stdout.lines().collect();
         let want: Vec<&str> = item.split_whitespace().collect();
         for (i, line) in lines.iter().enumerate() {
@@ -401,19 +379,6 @@ impl Run {
             });
         }
         None
-    }
-
-    /// Every stdout line parsed as JSON.
-    #[track_caller]
-    pub fn json_lines(&self) -> Vec<Value> {
-        self.stdout
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| {
-                serde_json::from_str(l)
-                    .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}\n--- stderr\n{}", self.stderr))
-            })
-            .collect()
     }
 }
 

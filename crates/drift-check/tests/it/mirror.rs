@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::{DRIFT, Host, NO_DRIFT, REPO};
+use crate::{DRIFT, Host, NO_DRIFT, REPO, Table};
 
 const MIRROR_YAML: &str = "    mirror: {to: \"{mirror}\", max_age: 1h}\n";
 

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::{DRIFT, Host, NO_DRIFT, REPO, USAGE, exists};
+use crate::{DRIFT, Host, NO_DRIFT, REPO, Table, USAGE, exists};
 
 const CHECKOUT_ITEMS: [&str; 5] = ["branch", "remote", "dirty", "untracked", "last sync"];
 

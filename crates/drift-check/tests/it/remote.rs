@@ -2,7 +2,7 @@
 //! commits without moving any ref of the checkout, and an unreachable remote makes only the
 //! remote check `unknown` (exit 75) while the other checks still report.
 
-use crate::{DRIFT, Host, NO_DRIFT, REPO, TEMP_FAIL};
+use crate::{DRIFT, Host, NO_DRIFT, REPO, TEMP_FAIL, Table};
 
 const UNREACHABLE: &str = "http://127.0.0.1:1/x.git";
 

@@ -6,7 +6,7 @@
 
 use driftless_tests::engine::{Engine, IMAGE};
 
-use crate::{DRIFT, Host, NO_DRIFT, REPO, TEMP_FAIL};
+use crate::{DRIFT, Host, NO_DRIFT, REPO, TEMP_FAIL, Table};
 
 fn compose(env_value: &str) -> String {
     format!(

@@ -26,8 +26,8 @@ use crate::exit::Exit;
 use crate::git::checkout::Checkout;
 use crate::git::short;
 use crate::metrics::Kind as MetricKind;
-use crate::state::{RepoId, StateDir};
 use crate::redact::error_chain;
+use crate::state::{RepoId, StateDir};
 use runner::Compose;
 use stacks::Stack;
 

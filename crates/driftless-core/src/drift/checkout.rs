@@ -5,8 +5,8 @@ use super::{Opened, Part, RepoReport, Status, Target, duration_setting, target_a
 use crate::git::checkout::{Checkout, Head};
 use crate::git::fetch::Remote;
 use crate::git::history::{self, Relation};
-use crate::state::StateDir;
 use crate::redact::error_chain;
+use crate::state::StateDir;
 
 /// Check the checkout; returns it opened for the stack checks, or `None` if it cannot be read.
 pub fn check(target: &Target, state: &StateDir, options: &super::Options, report: &mut RepoReport) -> Option<Opened> {

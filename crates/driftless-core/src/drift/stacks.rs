@@ -10,8 +10,8 @@ use std::collections::BTreeSet;
 
 use super::{Opened, Part, RepoReport, Status, Target, target_arg};
 use crate::compose::{self, model, stacks};
-use crate::state::StateDir;
 use crate::redact::error_chain;
+use crate::state::StateDir;
 
 /// Check every configured stack of `target`.
 pub fn check(target: &Target, opened: &Opened, state: &StateDir, options: &super::Options, report: &mut RepoReport) {

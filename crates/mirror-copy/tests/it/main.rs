@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::SystemTime;
 
+pub use driftless_tests::Run;
 use driftless_tests::TestEnv;
 use serde_json::Value;
 
@@ -468,57 +469,6 @@ pub fn now_unix() -> u64 {
         .duration_since(SystemTime::UNIX_EPOCH)
         .expect("clock after 1970")
         .as_secs()
-}
-
-/// One finished run of the binary: exit code and output.
-#[derive(Debug)]
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Run {
-    /// Run `cmd` to completion.
-    pub fn of(cmd: &mut assert_cmd::Command) -> Run {
-        let out = cmd.output().expect("spawn mirror-copy");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    /// Panic (showing the output) unless the exit code is `code`.
-    #[track_caller]
-    pub fn expect_code(&self, code: i32) -> &Run {
-        assert_eq!(
-            self.code, code,
-            "unexpected exit code\n--- stdout\n{}\n--- stderr\n{}",
-            self.stdout, self.stderr
-        );
-        self
-    }
-
-    /// The one JSON record on stdout.
-    #[track_caller]
-    pub fn json(&self) -> Value {
-        let lines: Vec<&str> = self.stdout.lines().filter(|l| !l.trim().is_empty()).collect();
-        assert_eq!(
-            lines.len(),
-            1,
-            "want exactly one JSON line on stdout:\n{}\n--- stderr\n{}",
-            self.stdout,
-            self.stderr
-        );
-        serde_json::from_str(lines[0])
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}\n--- stderr\n{}", lines[0], self.stderr))
-    }
-
-    /// stdout and stderr together, for "the message names X" checks.
-    pub fn all_output(&self) -> String {
-        format!("{}\n{}", self.stdout, self.stderr)
-    }
 }
 
 /// A JSON count field as a number.

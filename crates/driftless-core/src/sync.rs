@@ -419,6 +419,7 @@ fn run(target: &Target, options: &Options) -> Report {
         ) => {
             return report.fail(Exit::Usage, &err);
         }
+        Err(err) if err.is_local_storage() => return report.fail(Exit::Io, &err),
         Err(err) => return report.fail(Exit::TempFail, &err),
     };
     let tip = fetched.tip;

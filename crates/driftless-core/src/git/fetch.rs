@@ -47,7 +47,32 @@ pub enum Error {
 impl Error {
     /// Whether the next run may succeed without anyone doing anything.
     pub fn is_temporary(&self) -> bool {
-        matches!(self, Error::Unreachable { .. } | Error::Fetch { .. })
+        matches!(self, Error::Unreachable { .. } | Error::Fetch { .. }) && !self.is_local_storage()
+    }
+
+    /// Whether writing the fetched objects into the checkout failed for want of local storage:
+    /// a read-only file system (a sandbox without the checkout in its ReadWritePaths), a full
+    /// disk, a quota. That is not the remote's fault and the next tick will not fix it.
+    pub fn is_local_storage(&self) -> bool {
+        use std::io::ErrorKind::{QuotaExceeded, ReadOnlyFilesystem, StorageFull};
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(err) = source {
+            if let Some(io) = err.downcast_ref::<std::io::Error>()
+                && matches!(io.kind(), ReadOnlyFilesystem | StorageFull | QuotaExceeded)
+            {
+                return true;
+            }
+            // gix's errors may carry the cause as text only.
+            let text = err.to_string();
+            if ["(os error 30)", "(os error 28)", "(os error 122)"]
+                .iter()
+                .any(|code| text.contains(code))
+            {
+                return true;
+            }
+            source = err.source();
+        }
+        false
     }
 }
 

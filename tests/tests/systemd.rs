@@ -5,11 +5,15 @@
 //!
 //! User mode differs from the system units in three ways, rewritten at install: ExecStart names
 //! the debug binaries, DRIFTLESS_CONFIG comes from a drop-in, and the sandbox block is left out
-//! (a user manager cannot drop capabilities or set up mount namespaces; `cargo xtask units`
-//! scores the sandbox instead).
+//! (a user manager cannot drop capabilities or set up mount namespaces). So the units also run
+//! unchanged, sandbox and all, on a real system manager booted in a container: a checkout under
+//! /srv syncs, one elsewhere fails with the read-only error the unit's comment promises, and
+//! mirror-copy and drift-check write where their ReadWritePaths let them.
 
 #[path = "systemd/manager.rs"]
 mod manager;
+#[path = "systemd/system.rs"]
+mod system;
 #[path = "systemd/webhook.rs"]
 mod webhook;
 
@@ -333,6 +337,120 @@ fn units_on_a_real_user_manager() {
             && sd.property("sync-repo@cat.service", "Result") == "success"),
         "the missed run was not caught up: {}",
         show("sync-repo@cat.service")
+    );
+}
+
+#[test]
+fn units_as_shipped_on_a_real_system_manager() {
+    let Some(()) = require_service(system::missing_prerequisite().map_or(Ok(()), Err)) else {
+        return;
+    };
+    let dir = temp_dir("driftless-sysmode.");
+    let root = dir.path().canonicalize().expect("canonical temp dir");
+    // Host side: /srv and /opt of the container. Every repo fetches from /srv/origin.git.
+    let srv = root.join("srv");
+    let opt = root.join("opt");
+    let repos = Repos::new(&srv, &["lab"]);
+    std::fs::create_dir_all(&opt).expect("mkdir opt");
+    git(
+        &opt,
+        &[
+            "clone",
+            "-q",
+            srv.join("origin.git").to_str().expect("utf-8"),
+            "elsewhere",
+        ],
+    );
+    for checkout in [srv.join("lab"), opt.join("elsewhere")] {
+        git(&checkout, &["remote", "set-url", "origin", "/srv/origin.git"]);
+    }
+
+    let script = workspace_root().join("tests/support/systemd-system-container.sh");
+    let Some(sd) = require_service(system::SystemManager::start(
+        &script,
+        &root.join("container"),
+        &[(&srv, "/srv"), (&opt, "/opt")],
+    )) else {
+        return;
+    };
+    // The binaries where the units expect them, and the config: both land in the container's
+    // overlay, never on the host.
+    for tool in TOOLS {
+        std::fs::copy(bin_path(tool), sd.path(&format!("/usr/local/bin/{tool}"))).expect("copy binary");
+    }
+    write(
+        &sd.path("/etc/driftless/driftless.yaml"),
+        "metrics_dir: /var/lib/prometheus/node-exporter\nrepos:\n  lab:\n    path: /srv/lab\n    mirror:\n      to: /srv/backup/lab\n  elsewhere:\n    path: /opt/elsewhere\n",
+    );
+    std::fs::create_dir_all(sd.path("/var/lib/prometheus/node-exporter")).expect("mkdir textfile dir");
+    for entry in std::fs::read_dir(workspace_root().join("units"))
+        .expect("read units/")
+        .flatten()
+    {
+        if entry.path().is_file() {
+            std::fs::copy(entry.path(), sd.unit_dir().join(entry.file_name())).expect("copy unit");
+        }
+    }
+    assert!(sd.systemctl(&["daemon-reload"]).status.success());
+    let show = |unit: &str| {
+        format!(
+            "{unit}: Result={} ExecMainStatus={}\n{}",
+            sd.property(unit, "Result"),
+            sd.property(unit, "ExecMainStatus"),
+            sd.journal(unit)
+        )
+    };
+
+    // 1. A checkout under /srv (ReadWritePaths=-/srv) fast-forwards inside the sandbox.
+    let tip = repos.push("README.md", "hub, second edition\n");
+    let sync = sd.systemctl(&["start", "sync-repo@lab.service"]);
+    assert!(sync.status.success(), "{}", show("sync-repo@lab.service"));
+    assert_eq!(repos.head("lab"), tip, "{}", show("sync-repo@lab.service"));
+    assert!(
+        sd.path("/var/lib/driftless/repos/lab/sync-repo.json").is_file(),
+        "no state under StateDirectory=driftless"
+    );
+
+    // 2. A checkout outside the writable paths: the unit fails with 74 (local I/O) and the
+    //    journal names the read-only file system, as the unit's comment says; nothing moved.
+    let before = git(&opt.join("elsewhere"), &["rev-parse", "HEAD"]);
+    let refused = sd.systemctl(&["start", "sync-repo@elsewhere.service"]);
+    assert!(!refused.status.success(), "{}", show("sync-repo@elsewhere.service"));
+    assert_eq!(
+        sd.property("sync-repo@elsewhere.service", "ExecMainStatus"),
+        "74",
+        "{}",
+        show("sync-repo@elsewhere.service")
+    );
+    let journal = sd.journal("sync-repo@elsewhere.service");
+    assert!(journal.contains("Read-only file system"), "{journal}");
+    assert!(journal.contains("/opt/elsewhere"), "{journal}");
+    assert_eq!(git(&opt.join("elsewhere"), &["rev-parse", "HEAD"]), before);
+    assert_eq!(git(&opt.join("elsewhere"), &["status", "--porcelain"]), "");
+
+    // 3. mirror-copy writes below /srv/backup (one of its ReadWritePaths), into a destination
+    //    that exists (it never creates one: a missing mount must not fill the root disk).
+    std::fs::create_dir_all(srv.join("backup/lab")).expect("mkdir backup");
+    let mirror = sd.systemctl(&["start", "mirror-copy@lab.service"]);
+    assert!(mirror.status.success(), "{}", show("mirror-copy@lab.service"));
+    assert_eq!(
+        std::fs::read_to_string(srv.join("backup/lab/README.md")).expect("mirrored README"),
+        "hub, second edition\n"
+    );
+
+    // 4. drift-check finds no drift and writes its metrics to the textfile collector's dir.
+    let check = sd.systemctl(&["start", "drift-check@lab.service"]);
+    assert!(check.status.success(), "{}", show("drift-check@lab.service"));
+    let textfile = sd.path("/var/lib/prometheus/node-exporter");
+    let metrics: Vec<_> = std::fs::read_dir(&textfile)
+        .expect("read textfile dir")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".prom"))
+        .collect();
+    assert!(
+        !metrics.is_empty(),
+        "drift-check wrote no .prom file: {}",
+        show("drift-check@lab.service")
     );
 }
 

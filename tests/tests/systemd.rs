@@ -410,6 +410,12 @@ fn units_as_shipped_on_a_real_system_manager() {
         sd.path("/var/lib/driftless/repos/lab/sync-repo.json").is_file(),
         "no state under StateDirectory=driftless"
     );
+    assert!(
+        sd.path("/var/lib/prometheus/node-exporter/sync-repo-lab.prom")
+            .is_file(),
+        "sync-repo could not write its metrics: {}",
+        show("sync-repo@lab.service")
+    );
 
     // 2. A checkout outside the writable paths: the unit fails with 74 (local I/O) and the
     //    journal names the read-only file system, as the unit's comment says; nothing moved.
@@ -436,6 +442,12 @@ fn units_as_shipped_on_a_real_system_manager() {
     assert_eq!(
         std::fs::read_to_string(srv.join("backup/lab/README.md")).expect("mirrored README"),
         "hub, second edition\n"
+    );
+    assert!(
+        sd.path("/var/lib/prometheus/node-exporter/mirror-copy-lab.prom")
+            .is_file(),
+        "mirror-copy could not write its metrics: {}",
+        show("mirror-copy@lab.service")
     );
 
     // 4. drift-check finds no drift and writes its metrics to the textfile collector's dir.

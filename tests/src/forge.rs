@@ -181,6 +181,8 @@ impl GitDaemon {
 pub struct SmartHttp {
     server: Server,
     dir: tempfile::TempDir,
+    /// With TLS: the throwaway CA that signed the forge's certificate.
+    ca: Option<PathBuf>,
     /// Marks written into the access log so far (see [`SmartHttp::requests`]).
     marks: std::sync::atomic::AtomicUsize,
 }
@@ -189,6 +191,17 @@ impl SmartHttp {
     /// Start lighttpd for the repos below `root`. Err says why when lighttpd or
     /// git-http-backend is missing or lighttpd does not start.
     pub fn start(root: &Path) -> Result<SmartHttp, String> {
+        SmartHttp::start_with(root, false)
+    }
+
+    /// The same forge behind TLS (https://127.0.0.1:PORT/git/), with a certificate for
+    /// 127.0.0.1 signed by a throwaway CA made with the openssl CLI. A client trusts it through
+    /// `SSL_CERT_FILE=`[`SmartHttp::ca_file`], as it would a company CA.
+    pub fn start_tls(root: &Path) -> Result<SmartHttp, String> {
+        SmartHttp::start_with(root, true)
+    }
+
+    fn start_with(root: &Path, tls: bool) -> Result<SmartHttp, String> {
         let lighttpd = find_program("lighttpd")
             .ok_or_else(|| "lighttpd is not installed (apt-get install -y lighttpd)".to_owned())?;
         let backend = git_exec_path()?.join("git-http-backend");
@@ -200,6 +213,19 @@ impl SmartHttp {
         let docroot = dir.path().join("htdocs");
         std::fs::create_dir_all(&docroot).map_err(|e| format!("create {}: {e}", docroot.display()))?;
         let path_env = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".to_owned());
+        let (ca, tls_conf) = if tls {
+            let ca = make_certificates(dir.path())?;
+            let d = dir.path().display();
+            (
+                Some(ca),
+                format!(
+                    "server.modules += (\"mod_openssl\")\nssl.engine = \"enable\"\n\
+                     ssl.pemfile = \"{d}/server.crt\"\nssl.privkey = \"{d}/server.key\"\n"
+                ),
+            )
+        } else {
+            (None, String::new())
+        };
         let mut last_err = String::new();
         for _ in 0..START_ATTEMPTS {
             let port = free_port()?;
@@ -215,7 +241,7 @@ server.errorlog = "{errorlog}"
 server.max-keep-alive-requests = 1000
 server.max-keep-alive-idle = 30
 server.max-request-size = 0
-alias.url += ("/git" => "{backend}")
+{tls_conf}alias.url += ("/git" => "{backend}")
 $HTTP["url"] =~ "^/git" {{
   cgi.assign = ("" => "")
   setenv.set-environment = (
@@ -246,6 +272,7 @@ $HTTP["url"] =~ "^/git" {{
                     return Ok(SmartHttp {
                         server,
                         dir,
+                        ca,
                         marks: 0.into(),
                     });
                 }
@@ -258,13 +285,19 @@ $HTTP["url"] =~ "^/git" {{
         Err(last_err)
     }
 
-    /// `http://127.0.0.1:PORT/git/<repo_rel>`.
+    /// `http://127.0.0.1:PORT/git/<repo_rel>` (https with TLS).
     pub fn url(&self, repo_rel: &str) -> String {
         format!(
-            "http://127.0.0.1:{}/git/{}",
+            "{}://127.0.0.1:{}/git/{}",
+            if self.ca.is_some() { "https" } else { "http" },
             self.server.port,
             repo_rel.trim_start_matches('/')
         )
+    }
+
+    /// With TLS, the PEM file of the CA that signed the forge's certificate.
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.ca.as_deref()
     }
 
     /// The port it listens on.
@@ -279,6 +312,7 @@ $HTTP["url"] =~ "^/git" {{
     /// request of its own and waits until the log shows it: everything before it is then there.
     pub fn requests(&self) -> Vec<String> {
         use std::io::{Read, Write};
+        assert!(self.ca.is_none(), "requests() sends its marker in plain http");
         let mark = self.marks.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
         let target = format!("/driftless-mark-{mark}");
         let mut stream = TcpStream::connect(("127.0.0.1", self.server.port)).expect("connect to the forge");
@@ -314,6 +348,65 @@ $HTTP["url"] =~ "^/git" {{
     pub fn pid(&self) -> u32 {
         self.server.pid()
     }
+}
+
+/// A CA and a server certificate for 127.0.0.1 it signed, in `dir` (`ca.pem`, `server.crt`,
+/// `server.key`); returns the CA's path.
+fn make_certificates(dir: &Path) -> Result<PathBuf, String> {
+    let openssl = |args: &[&str]| -> Result<(), String> {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .map_err(|e| format!("cannot run openssl (apt-get install -y openssl): {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!("openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr)))
+        }
+    };
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let ca = [
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=driftless test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ];
+    openssl(&[&["req", "-x509"][..], &ec, &ca].concat())?;
+    let csr = ["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"];
+    openssl(&[&["req"][..], &ec, &csr].concat())?;
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n\
+         keyUsage=critical,digitalSignature\n",
+    )
+    .map_err(|e| format!("write server.ext: {e}"))?;
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ])?;
+    Ok(dir.join("ca.pem"))
 }
 
 /// For a test that needs a service: `Some(service)`, or on `Err` print why and return `None` so

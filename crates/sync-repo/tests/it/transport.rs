@@ -1,4 +1,4 @@
-//! Fetching over every transport sync-repo supports (plain path, file://, smart HTTP, git://),
+//! Fetching over every transport sync-repo supports (plain path, file://, smart HTTP and HTTPS, git://),
 //! unreachable remotes (exit 75, nothing changed) and credentials that must never be printed.
 
 use driftless_tests::oracle::{self, MtimeSnapshot, RepoSnapshot};
@@ -293,4 +293,38 @@ fn protocol_version_from_git_config_is_honoured_over_http() {
         requests[1].starts_with("POST /git/http-v2.git/git-upload-pack "),
         "{requests:#?}"
     );
+}
+
+#[test]
+fn smart_https_update_and_in_sync_with_a_trusted_ca_only() {
+    let w = World::new("https");
+    let Some(https) = require_service(SmartHttp::start_tls(&w.env.path("remotes"))) else {
+        return;
+    };
+    let ca = https.ca_file().expect("a TLS forge has a CA");
+    w.git(&["remote", "set-url", "origin", &https.url("https.git")]);
+    w.origin.write("a.txt", "over TLS\n");
+    w.origin.commit("upstream change");
+    let before = w.head();
+
+    // Not trusted: the certificate is refused, nothing changes.
+    let snapshot = RepoSnapshot::take(&w.checkout);
+    let run = w.sync(&[]);
+    run.expect_code(75);
+    assert!(run.stderr.contains("invalid peer certificate"), "{}", run.all_output());
+    snapshot.assert_unchanged(&w.checkout);
+
+    // Trusted through SSL_CERT_FILE, as a company CA would be: update, then in sync.
+    let mtimes = MtimeSnapshot::take(&w.checkout);
+    let mut cmd = w.env.sync_repo();
+    cmd.env("SSL_CERT_FILE", ca).arg("--json").arg(&w.checkout);
+    let run = crate::Run::of(&mut cmd);
+    run.expect_code(0);
+    assert_eq!(run.json()["outcome"], "updated", "{}", run.stdout);
+    w.assert_updated_from(&before, &mtimes);
+    let mut cmd = w.env.sync_repo();
+    cmd.env("SSL_CERT_FILE", ca).arg("--json").arg(&w.checkout);
+    let run = crate::Run::of(&mut cmd);
+    run.expect_code(0);
+    assert_eq!(run.json()["outcome"], "in_sync", "{}", run.stdout);
 }

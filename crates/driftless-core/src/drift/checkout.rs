@@ -69,12 +69,7 @@ pub fn check(target: &Target, state: &StateDir, options: &super::Options, report
             }
         },
         (Ok(remote), true) => {
-            let tip = checkout
-                .repo
-                .try_find_reference(remote.tracking_ref.as_str())
-                .ok()
-                .flatten()
-                .and_then(|r| r.target().try_id().map(ToOwned::to_owned));
+            let tip = remote.tracked_tip(&checkout);
             if tip.is_none() {
                 report.push(
                     Part::Checkout,

@@ -121,12 +121,8 @@ impl Remote {
     pub fn fetch(&self, checkout: &Checkout) -> Result<Fetched, Error> {
         let repo = &checkout.repo;
         let url = self.display();
-        let previous_tip = repo
-            .try_find_reference(self.tracking_ref.as_str())
-            .ok()
-            .flatten()
-            .and_then(|r| r.target().try_id().map(ToOwned::to_owned));
-        let spec = format!("refs/heads/{}", self.branch);
+        let previous_tip = self.tracked_tip(checkout);
+        let wanted = format!("refs/heads/{}", self.branch);
         if has_cleartext_credentials(&self.url) {
             return Err(Error::CleartextCredentials { url });
         }
@@ -138,7 +134,7 @@ impl Remote {
             .remote_at(self.url.as_str())
             .map_err(unreachable)?
             .with_fetch_tags(gix::remote::fetch::Tags::None)
-            .with_refspecs([spec.as_str()], Direction::Fetch)
+            .with_refspecs([wanted.as_str()], Direction::Fetch)
             .map_err(|source| Error::Fetch {
                 url: url.clone(),
                 source,
@@ -146,7 +142,6 @@ impl Remote {
         if let Some(remote_repo) = local_remote(&self.url) {
             // A remote on this host: read its branch and copy what is missing straight from its
             // object database, with no upload-pack process and no protocol.
-            let wanted = format!("refs/heads/{}", self.branch);
             let tip = remote_repo
                 .find_reference(wanted.as_str())
                 .ok()
@@ -169,7 +164,6 @@ impl Remote {
         let prepare = connection
             .prepare_fetch(gix::progress::Discard, Default::default())
             .map_err(unreachable)?;
-        let wanted = format!("refs/heads/{}", self.branch);
         let tip = prepare
             .ref_map()
             .remote_refs
@@ -215,15 +209,19 @@ impl Remote {
 }
 
 impl Remote {
-    /// Point the tracking ref at the fetched `tip`, as `git fetch` would have, with a reflog entry.
-    pub fn record_tip(&self, checkout: &Checkout, tip: ObjectId) -> Result<(), Error> {
-        let current = checkout
+    /// Where the tracking ref points now: the tip the last successful sync recorded.
+    pub fn tracked_tip(&self, checkout: &Checkout) -> Option<ObjectId> {
+        checkout
             .repo
             .try_find_reference(self.tracking_ref.as_str())
             .ok()
             .flatten()
-            .and_then(|r| r.target().try_id().map(ToOwned::to_owned));
-        if current == Some(tip) {
+            .and_then(|r| r.target().try_id().map(ToOwned::to_owned))
+    }
+
+    /// Point the tracking ref at the fetched `tip`, as `git fetch` would have, with a reflog entry.
+    pub fn record_tip(&self, checkout: &Checkout, tip: ObjectId) -> Result<(), Error> {
+        if self.tracked_tip(checkout) == Some(tip) {
             return Ok(());
         }
         let message = format!("sync-repo: fetch {} {}", self.display(), self.branch);

@@ -62,14 +62,6 @@ impl Error {
             {
                 return true;
             }
-            // gix's errors may carry the cause as text only.
-            let text = err.to_string();
-            if ["(os error 30)", "(os error 28)", "(os error 122)"]
-                .iter()
-                .any(|code| text.contains(code))
-            {
-                return true;
-            }
             source = err.source();
         }
         false

@@ -3,7 +3,7 @@
 
 use super::{Part, RepoReport, Status, Target, duration_setting, target_arg};
 use crate::config::MirrorFrom;
-use crate::mirror::filter::{DEFAULT_EXCLUDES, Excludes};
+use crate::mirror::filter::Excludes;
 use crate::mirror::source::{Kind, Source};
 use crate::mirror::{self, rclone};
 use crate::state::StateDir;
@@ -50,12 +50,7 @@ pub fn check(target: &Target, state: &StateDir, options: &super::Options, report
     if !options.deep {
         return;
     }
-    let excludes = match Excludes::new(
-        DEFAULT_EXCLUDES
-            .iter()
-            .copied()
-            .chain(config.exclude.iter().map(String::as_str)),
-    ) {
+    let excludes = match Excludes::with_defaults(&config.exclude) {
         Ok(excludes) => excludes,
         Err(message) => return report.push(Part::Mirror, "content", Status::Unknown, message, None),
     };

@@ -27,6 +27,11 @@ struct Pattern {
 }
 
 impl Excludes {
+    /// [`DEFAULT_EXCLUDES`] plus the repo's own `extra` patterns: what every mirror leaves out.
+    pub fn with_defaults(extra: &[String]) -> Result<Excludes, String> {
+        Excludes::new(DEFAULT_EXCLUDES.iter().copied().chain(extra.iter().map(String::as_str)))
+    }
+
     /// Build from patterns; `dir/` is taken as `dir/**`.
     pub fn new<S: AsRef<str>>(patterns: impl IntoIterator<Item = S>) -> Result<Excludes, String> {
         let mut out = Vec::new();

@@ -25,7 +25,7 @@ use crate::metrics::Kind as MetricKind;
 use crate::redact::error_chain;
 use crate::redact::redact;
 use crate::state::{RepoId, StateDir};
-use filter::{DEFAULT_EXCLUDES, Excludes};
+use filter::Excludes;
 use local::Links;
 use source::Source;
 
@@ -294,12 +294,7 @@ fn run(request: &Request, options: &Options) -> Report {
     };
     let commit = checkout.repo.head_id().ok().map(|id| id.detach());
     report.commit = commit.map(|c| c.to_string());
-    let excludes = match Excludes::new(
-        DEFAULT_EXCLUDES
-            .iter()
-            .copied()
-            .chain(request.exclude.iter().map(String::as_str)),
-    ) {
+    let excludes = match Excludes::with_defaults(&request.exclude) {
         Ok(excludes) => excludes,
         Err(message) => return report.fail(Exit::Usage, &std::io::Error::other(message)),
     };

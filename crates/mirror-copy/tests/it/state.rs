@@ -7,20 +7,20 @@ use serde_json::Value;
 
 use crate::{PARTIAL_DIR, World, assert_same_tree, count, now_unix, tree};
 
-/// `systemd-escape --path`: the directory name a checkout given by path gets under `paths/`.
+/// The directory name a checkout given by path gets under `paths/`, from the real
+/// `systemd-escape --path` (the name systemd gives the same path as a unit instance).
 fn escape_path(path: &Path) -> String {
-    let text = path.to_string_lossy();
-    let trimmed = text.trim_matches('/');
-    let mut out = String::new();
-    for (i, byte) in trimmed.bytes().enumerate() {
-        match byte {
-            b'/' => out.push('-'),
-            b'.' if i == 0 => out.push_str("\\x2e"),
-            b if b.is_ascii_alphanumeric() || matches!(b, b':' | b'_' | b'.') => out.push(b as char),
-            b => out.push_str(&format!("\\x{b:02x}")),
-        }
-    }
-    out
+    let out = std::process::Command::new("systemd-escape")
+        .arg("--path")
+        .arg(path)
+        .output()
+        .expect("run systemd-escape (package systemd)");
+    assert!(
+        out.status.success(),
+        "systemd-escape --path {}: {out:?}",
+        path.display()
+    );
+    String::from_utf8(out.stdout).expect("utf-8").trim().to_owned()
 }
 
 fn state_file(w: &World) -> PathBuf {

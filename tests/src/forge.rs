@@ -323,18 +323,14 @@ $HTTP["url"] =~ "^/git" {{
         .expect("send mark");
         let _ = stream.read_to_end(&mut Vec::new());
         let log = self.dir.path().join("access.log");
+        let is_mark = |line: &&str, n: usize| line.starts_with(&format!("GET /driftless-mark-{n} "));
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
-            if text.lines().any(|l| l.starts_with(&format!("GET {target} "))) {
-                let previous = format!("GET /driftless-mark-{} ", mark - 1);
-                let lines: Vec<&str> = text.lines().collect();
-                let start = lines.iter().position(|l| l.starts_with(&previous)).map_or(0, |i| i + 1);
-                return lines[start..]
-                    .iter()
-                    .take_while(|l| !l.starts_with(&format!("GET {target} ")))
-                    .map(|l| (*l).to_owned())
-                    .collect();
+            let lines: Vec<&str> = text.lines().collect();
+            if let Some(end) = lines.iter().position(|l| is_mark(l, mark)) {
+                let start = lines.iter().position(|l| is_mark(l, mark - 1)).map_or(0, |i| i + 1);
+                return lines[start..end].iter().map(|l| (*l).to_owned()).collect();
             }
             assert!(
                 Instant::now() < deadline,

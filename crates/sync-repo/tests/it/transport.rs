@@ -315,16 +315,15 @@ fn smart_https_update_and_in_sync_with_a_trusted_ca_only() {
     snapshot.assert_unchanged(&w.checkout);
 
     // Trusted through SSL_CERT_FILE, as a company CA would be: update, then in sync.
+    let trusted_sync = || {
+        let mut cmd = w.env.sync_repo();
+        cmd.env("SSL_CERT_FILE", ca).arg("--json").arg(&w.checkout);
+        let run = crate::Run::of(&mut cmd);
+        run.expect_code(0);
+        run.json()["outcome"].clone()
+    };
     let mtimes = MtimeSnapshot::take(&w.checkout);
-    let mut cmd = w.env.sync_repo();
-    cmd.env("SSL_CERT_FILE", ca).arg("--json").arg(&w.checkout);
-    let run = crate::Run::of(&mut cmd);
-    run.expect_code(0);
-    assert_eq!(run.json()["outcome"], "updated", "{}", run.stdout);
+    assert_eq!(trusted_sync(), "updated");
     w.assert_updated_from(&before, &mtimes);
-    let mut cmd = w.env.sync_repo();
-    cmd.env("SSL_CERT_FILE", ca).arg("--json").arg(&w.checkout);
-    let run = crate::Run::of(&mut cmd);
-    run.expect_code(0);
-    assert_eq!(run.json()["outcome"], "in_sync", "{}", run.stdout);
+    assert_eq!(trusted_sync(), "in_sync");
 }

@@ -183,13 +183,15 @@ fn sigkill_mid_update_then_rerun_converges() {
     // phase (fetch, worktree writes, index, ref update) whatever the machine's speed.
     let mut outcomes = Vec::new();
     let mut delay = Duration::from_millis(20);
+    let stderr_path = w.env.path("sigkill-run.stderr");
     for _ in 0..14 {
+        let stderr = std::fs::File::create(&stderr_path).expect("create stderr file");
         let mut child = w
             .env
             .sync_repo_std()
             .arg(&w.checkout)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("spawn sync-repo");
         std::thread::sleep(delay);
@@ -209,8 +211,10 @@ fn sigkill_mid_update_then_rerun_converges() {
     );
     if let Some((_, Some(code))) = outcomes.last() {
         assert_eq!(
-            *code, 0,
-            "the first run that finished after the kills must succeed: {outcomes:?}"
+            *code,
+            0,
+            "the first run that finished after the kills must succeed: {outcomes:?}\n--- its stderr\n{}",
+            std::fs::read_to_string(&stderr_path).unwrap_or_default()
         );
     }
 

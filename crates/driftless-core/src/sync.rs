@@ -19,6 +19,7 @@ use crate::git::checkout::{Checkout, Head};
 use crate::git::fast_forward::{self, ChangeKind, Journal, Plan, RefUpdate};
 use crate::git::fetch::{self, Remote};
 use crate::git::history::{self, Relation};
+use crate::git::locks;
 use crate::git::{preserve, short};
 use crate::redact::{error_chain, redact};
 use crate::state::{RepoId, StateDir};
@@ -347,11 +348,31 @@ fn run(target: &Target, options: &Options) -> Report {
     if stale > 0 {
         tracing::info!("removed {stale} partial pack file(s) left by interrupted fetches");
     }
+    if !options.dry_run {
+        for lock in locks::release_abandoned(&checkout.repo) {
+            tracing::warn!("removed {}, left by a sync-repo run that was killed", lock.display());
+        }
+    }
     let git = format!("git -C {}", shell_quote(&checkout.workdir.display().to_string()));
 
     if let Some((old, new)) = Journal::read(&checkout) {
-        match resume(&checkout, target, old, new, &git, report.clone()) {
-            Some(done) => return done,
+        match resume(&checkout, target, options, old, new, &git, report.clone()) {
+            Some(done) => {
+                // The interrupted run would have recorded its tip last; so do we, unless the
+                // tracking ref has moved past it since (a `git fetch` of the user's).
+                let tracked = remote.tracked_tip(&checkout);
+                let passed = tracked.is_some_and(|tracked| {
+                    !matches!(
+                        history::relation(&checkout.repo, tracked, new),
+                        Ok(Relation::Same | Relation::Behind { .. })
+                    )
+                });
+                return if passed {
+                    done
+                } else {
+                    record_tip(&checkout, &remote, new, options, done)
+                };
+            }
             None => report = Report::new(target).with_remote(&remote),
         }
     }
@@ -387,16 +408,17 @@ fn run(target: &Target, options: &Options) -> Report {
     if let Some(op) = checkout.operation_in_progress() {
         blockers.push((format!("a {op} is in progress"), vec![abort_command(&git, op)]));
     }
-    let index_lock = checkout.index_lock();
-    if index_lock.exists() {
+    let held = held_locks(&checkout, target, &remote);
+    if !held.is_empty() {
+        let files: Vec<String> = held.iter().map(|l| l.display().to_string()).collect();
         blockers.push((
             format!(
-                "{} exists: another git process is writing the index, or one crashed",
-                index_lock.display()
+                "{} exists: another git process is writing, or one crashed",
+                files.join(" and ")
             ),
             vec![
                 format!("pgrep -a git   # if no git process works in this checkout:"),
-                format!("rm {}", index_lock.display()),
+                format!("rm {}", files.join(" ")),
             ],
         ));
     }
@@ -442,7 +464,7 @@ fn run(target: &Target, options: &Options) -> Report {
             || !matches!(relation, Relation::Same | Relation::Behind { .. }))
     {
         let report = force(
-            &checkout, target, options, report, local, tip, relation, &modified, &git,
+            &checkout, target, options, report, local, tip, relation, &modified, &held, &git,
         );
         return record_tip(&checkout, &remote, tip, options, report);
     }
@@ -451,6 +473,17 @@ fn run(target: &Target, options: &Options) -> Report {
         &checkout, target, options, report, local, &fetched, relation, &modified, &git,
     );
     record_tip(&checkout, &remote, tip, options, report)
+}
+
+/// Lock files that another git process holds, or a crashed one left, on what a sync writes: the
+/// index, the branch, the tracking ref and packed-refs. (Those of a killed sync-repo are already released.)
+fn held_locks(checkout: &Checkout, target: &Target, remote: &Remote) -> Vec<PathBuf> {
+    let repo = &checkout.repo;
+    let branch = format!("refs/heads/{}", target.branch);
+    std::iter::once(locks::index_lock(repo))
+        .chain(locks::ref_locks(repo, &[&branch, &remote.tracking_ref]))
+        .filter(|lock| lock.exists())
+        .collect()
 }
 
 /// After a successful sync, move the tracking ref to the fetched tip; refusals and dry runs
@@ -578,6 +611,7 @@ fn fast_forward(
             tip,
             Relation::Behind { commits },
             &[],
+            &[], // No lock was held, or it would have been a blocker and --force taken earlier.
             git,
         );
     }
@@ -637,19 +671,20 @@ fn force(
     tip: gix::ObjectId,
     relation: Relation,
     modified: &[BString],
+    held: &[PathBuf],
     git: &str,
 ) -> Report {
     if let Relation::Behind { commits } | Relation::Diverged { behind: commits, .. } = relation {
         report.commits = commits;
     }
-    let index_lock = checkout.index_lock();
-    if let Ok(meta) = std::fs::metadata(&index_lock) {
-        let age = meta.modified().ok().and_then(|m| m.elapsed().ok()).unwrap_or_default();
-        if age < Duration::from_secs(60) {
+    for lock in held {
+        let meta = std::fs::metadata(lock);
+        let age = meta.ok().and_then(|m| m.modified().ok()).and_then(|m| m.elapsed().ok());
+        if age.unwrap_or_default() < Duration::from_secs(60) {
             let mut report = report.end(Outcome::Failed, Exit::TempFail);
             report.reason = Some(format!(
                 "{} is fresh: a git process may be working; try again in a minute",
-                index_lock.display()
+                lock.display()
             ));
             return report;
         }
@@ -713,7 +748,9 @@ fn force(
         }
     }
     abort_operation(checkout);
-    let _ = std::fs::remove_file(&index_lock);
+    for lock in held {
+        let _ = std::fs::remove_file(lock);
+    }
     let reflog = format!("sync-repo --force: reset to remote {}", short(&tip));
     match fast_forward::apply(checkout, &plan, RefUpdate::Reset { branch: &target.branch }, &reflog) {
         Ok(_) => {
@@ -729,6 +766,7 @@ fn force(
 fn resume(
     checkout: &Checkout,
     target: &Target,
+    options: &Options,
     old: gix::ObjectId,
     new: gix::ObjectId,
     git: &str,
@@ -738,12 +776,16 @@ fn resume(
     let at = match head {
         Head::Branch { name, id: Some(id) } if name == target.branch && (id == old || id == new) => id,
         _ => {
-            tracing::warn!("removing a stale sync journal: HEAD moved since the interrupted run");
-            let _ = Journal::remove(&Journal::path(checkout));
+            if !options.dry_run {
+                tracing::warn!("removing a stale sync journal: HEAD moved since the interrupted run");
+                let _ = Journal::remove(&Journal::path(checkout));
+            }
             return None;
         }
     };
-    tracing::warn!("finishing an interrupted update {}..{}", short(&old), short(&new));
+    if !options.dry_run {
+        tracing::warn!("finishing an interrupted update {}..{}", short(&old), short(&new));
+    }
     report.before = Some(old.to_string());
     if let Ok(Relation::Behind { commits }) = history::relation(&checkout.repo, old, new) {
         report.commits = commits;

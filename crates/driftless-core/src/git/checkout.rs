@@ -115,11 +115,6 @@ impl Checkout {
         removed
     }
 
-    /// The index lock file, present while another git process writes the index.
-    pub fn index_lock(&self) -> PathBuf {
-        self.repo.git_dir().join("index.lock")
-    }
-
     /// Tracked paths whose content differs from HEAD: staged changes, unstaged modifications,
     /// deletions, type changes and conflicts. Untracked files are not counted.
     pub fn modified_paths(&self) -> Result<Vec<BString>, Error> {

@@ -97,6 +97,10 @@ pub enum Error {
         expected: String,
         source: gix::Error,
     },
+    #[error(
+        "cannot take {locks}: another git process is updating refs, or one crashed; run again, and if it persists while no git process runs (`pgrep -a git`): rm {locks}"
+    )]
+    RefLocked { locks: String, source: gix::Error },
     #[error("cannot record progress in {path}", path = path.display())]
     Journal { path: PathBuf, source: std::io::Error },
 }
@@ -406,6 +410,13 @@ fn write_index(checkout: &Checkout, plan: &Plan) -> Result<(), Error> {
                 .unwrap_or_default(),
         };
     }
+    let _taking =
+        super::locks::Taking::new(&checkout.repo, &[super::locks::index_lock(&checkout.repo)]).map_err(|source| {
+            Error::Journal {
+                path: checkout.repo.git_dir().to_owned(),
+                source,
+            }
+        })?;
     index
         .write(gix::index::write::Options::default())
         .map_err(|source| Error::Index {
@@ -467,7 +478,29 @@ fn move_branch(checkout: &Checkout, plan: &Plan, update: RefUpdate<'_>, reflog: 
             deref: false,
         });
     }
-    repo.edit_references_as(edits, Some(signature)).map_err(moved)?;
+    let names: &[&str] = if head_too { &[&full, "HEAD"] } else { &[&full] };
+    let locks = super::locks::ref_locks(repo, names);
+    let taking = super::locks::Taking::new(repo, &locks).map_err(|source| Error::Journal {
+        path: repo.git_dir().to_owned(),
+        source,
+    })?;
+    if let Err(source) = repo.edit_references_as(edits, Some(signature)) {
+        // A lock we could not take is someone else's: say which, rather than "it moved".
+        let held: Vec<String> = locks
+            .iter()
+            .filter(|lock| lock.exists())
+            .map(|lock| lock.display().to_string())
+            .collect();
+        return Err(if held.is_empty() {
+            moved(source)
+        } else {
+            Error::RefLocked {
+                locks: held.join(" "),
+                source,
+            }
+        });
+    }
+    drop(taking);
     // git also logs the move in HEAD's reflog when HEAD points at the branch.
     if !head_too {
         append_head_reflog(checkout, plan, &signature, reflog);

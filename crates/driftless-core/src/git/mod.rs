@@ -5,6 +5,7 @@
 //! - [`history`]: how the local and remote tips relate (behind, ahead, diverged).
 //! - [`http`]: a keep-alive HTTP/1.1 client for plain `http://` remotes.
 //! - [`fast_forward`]: move a clean checkout forward, writing only the paths that changed.
+//! - [`locks`]: the lock files a run takes in `.git`, and taking back those a killed run left.
 //! - [`preserve`]: save local commits and uncommitted work before `--force` takes the remote state.
 
 pub mod checkout;
@@ -12,6 +13,7 @@ pub mod fast_forward;
 pub mod fetch;
 pub mod history;
 pub mod http;
+pub mod locks;
 pub mod preserve;
 
 pub use gix::ObjectId;
@@ -41,7 +43,8 @@ pub(crate) fn identity(repo: &gix::Repository) -> (String, String) {
 }
 
 /// Point `name` at `id` with a reflog entry written as [`identity`]: gix's own `reference()`
-/// needs a configured committer, which root under systemd or cron usually lacks.
+/// needs a configured committer, which root under systemd or cron usually lacks. The ref's lock
+/// is noted first ([`locks`]), so a kill while it is held does not block later runs.
 pub(crate) fn set_reference(
     repo: &gix::Repository,
     name: &str,
@@ -71,6 +74,7 @@ pub(crate) fn set_reference(
         name: name.try_into().map_err(gix::Error::from_error)?,
         deref: false,
     };
+    let _taking = locks::Taking::new(repo, &locks::ref_locks(repo, &[name])).map_err(gix::Error::from_error)?;
     repo.edit_references_as([edit], Some(signature))?;
     Ok(())
 }

@@ -223,7 +223,91 @@ fn sigkill_mid_update_then_rerun_converges() {
     oracle::assert_synced(&w.checkout, &w.origin.path_url(), &w.origin.tip());
     let (locks, temps) = leftover_git_debris(&w.checkout);
     assert!(locks.is_empty(), "killed runs left lock files in .git: {locks:?}");
+    assert!(
+        !w.checkout.join(".git/driftless-locks").exists(),
+        "the lock note is gone"
+    );
     if !temps.is_empty() {
         println!("NOTE: killed runs left {} temp file(s) in .git: {temps:?}", temps.len());
     }
+}
+
+/// Kill sync-repo at the moment it holds the lock on `reference`. The ref's reflog is swapped
+/// for a FIFO first: gix writes the reflog after taking the lock and before renaming it into
+/// place (creating it if missing), and opening a FIFO to write blocks, so the run stops exactly
+/// there. The reflog is put back as it was once the run is dead.
+fn kill_while_holding(w: &World, reference: &str) {
+    let git_dir = w.checkout.join(".git");
+    let reflog = git_dir.join("logs").join(reference);
+    let lock = git_dir.join(format!("{reference}.lock"));
+    // A fresh clone keeps its remote refs in packed-refs, with no reflog yet.
+    let saved = std::fs::read(&reflog).ok();
+    let _ = std::fs::remove_file(&reflog);
+    let made = std::process::Command::new("mkfifo")
+        .arg(&reflog)
+        .status()
+        .expect("run mkfifo");
+    assert!(made.success(), "mkfifo {}", reflog.display());
+
+    let mut child = w
+        .env
+        .sync_repo_std()
+        .arg(&w.checkout)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn sync-repo");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !lock.exists() && std::time::Instant::now() < deadline {
+        if let Some(status) = child.try_wait().expect("poll sync-repo") {
+            panic!("sync-repo ended ({status}) before it held {}", lock.display());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Child::kill sends SIGKILL to this child's pid only.
+    let _ = child.kill();
+    let status = child.wait().expect("reap killed sync-repo");
+    assert_eq!(status.code(), None, "the run was killed, not finished: {status}");
+    assert!(lock.exists(), "the killed run left {}", lock.display());
+
+    std::fs::remove_file(&reflog).expect("remove the FIFO");
+    if let Some(saved) = saved {
+        std::fs::write(&reflog, saved).expect("put the reflog back");
+    }
+}
+
+/// The lock files a killed run held are its own: the next run removes them and converges,
+/// where git (and sync-repo before) would fail on them until a human deleted them.
+fn killed_holding_a_ref_lock_then_rerun_converges(name: &str, reference: &str) {
+    let w = World::new(name);
+    w.origin.write("a.txt", "upstream\n").write("new.txt", "new\n");
+    w.origin.commit("upstream change");
+    kill_while_holding(&w, reference);
+
+    let run = w.sync(&[]);
+    run.expect_code(0);
+    assert!(
+        run.stderr.contains(&format!("{reference}.lock")),
+        "the run should log the lock it took back:\n{}",
+        run.stderr
+    );
+    oracle::assert_synced(&w.checkout, &w.origin.path_url(), &w.origin.tip());
+    assert_eq!(w.git(&["rev-parse", "origin/main"]).trim(), w.origin.tip());
+    let (locks, _) = leftover_git_debris(&w.checkout);
+    assert!(locks.is_empty(), "lock files left in .git: {locks:?}");
+    assert!(
+        !w.checkout.join(".git/driftless-locks").exists(),
+        "the lock note is gone"
+    );
+    w.sync(&[]).expect_code(0);
+}
+
+#[test]
+fn killed_holding_the_branch_lock_then_rerun_converges() {
+    killed_holding_a_ref_lock_then_rerun_converges("kill-branch-lock", "refs/heads/main");
+}
+
+#[test]
+fn killed_holding_the_tracking_ref_lock_then_rerun_converges() {
+    killed_holding_a_ref_lock_then_rerun_converges("kill-tracking-lock", "refs/remotes/origin/main");
 }

@@ -150,3 +150,29 @@ fn force_when_clean_and_behind_is_a_plain_update() {
     );
     w.assert_updated_from(&before, &mtimes);
 }
+
+/// `--force` clears a lock nobody released for a minute (a crashed git), but not a fresh one,
+/// which a git process may still be working under.
+#[test]
+fn force_clears_a_stale_lock_but_not_a_fresh_one() {
+    let w = World::new("force-lock");
+    w.origin.write("a.txt", "upstream\n");
+    w.origin.commit("upstream change");
+    let lock = w.checkout.join(".git/refs/heads/main.lock");
+    std::fs::write(&lock, b"").expect("create lock");
+
+    let run = w.sync(&["--force"]);
+    run.expect_code(75);
+    assert!(run.stderr.contains("fresh"), "{}", run.stderr);
+    assert!(lock.exists(), "a fresh lock stays");
+
+    let minutes_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(120);
+    std::fs::File::options()
+        .write(true)
+        .open(&lock)
+        .and_then(|f| f.set_modified(minutes_ago))
+        .expect("age the lock");
+    w.sync(&["--force"]).expect_code(0);
+    assert!(!lock.exists(), "the stale lock is cleared");
+    oracle::assert_synced(&w.checkout, &w.origin.path_url(), &w.origin.tip());
+}

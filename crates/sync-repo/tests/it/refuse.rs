@@ -301,6 +301,31 @@ fn index_lock_held() {
     );
 }
 
+/// A ref lock that no killed sync-repo left (no note of it) may be a working git process's:
+/// refuse before touching anything, name it, and leave it.
+#[test]
+fn branch_lock_held() {
+    let w = refusal_case(
+        "branch-lock",
+        Upstream::Advances,
+        |w| std::fs::write(w.checkout.join(".git/refs/heads/main.lock"), b"").expect("create lock"),
+        &["refs/heads/main.lock"],
+    );
+    assert!(w.checkout.join(".git/refs/heads/main.lock").exists());
+}
+
+/// gix takes `packed-refs.lock` for every ref update in a clone (its refs start out packed).
+#[test]
+fn packed_refs_lock_held() {
+    let w = refusal_case(
+        "packed-refs-lock",
+        Upstream::Advances,
+        |w| std::fs::write(w.checkout.join(".git/packed-refs.lock"), b"").expect("create lock"),
+        &["packed-refs.lock"],
+    );
+    assert!(w.checkout.join(".git/packed-refs.lock").exists());
+}
+
 #[test]
 fn untracked_file_would_be_overwritten() {
     let w = refusal_case(

@@ -818,6 +818,14 @@ fn resume(
             ],
         ));
     }
+    if options.dry_run {
+        report.reason = Some(format!(
+            "an interrupted update {}..{} would be finished",
+            short(&old),
+            short(&new)
+        ));
+        return Some(report.end(Outcome::WouldUpdate, Exit::Ok));
+    }
     let update = if at == old {
         RefUpdate::FastForward { branch: &target.branch }
     } else {

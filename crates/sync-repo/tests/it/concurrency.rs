@@ -311,3 +311,29 @@ fn killed_holding_the_branch_lock_then_rerun_converges() {
 fn killed_holding_the_tracking_ref_lock_then_rerun_converges() {
     killed_holding_a_ref_lock_then_rerun_converges("kill-tracking-lock", "refs/remotes/origin/main");
 }
+
+/// `--dry-run` on a checkout whose update was interrupted says it would finish it, and writes
+/// nothing: not the worktree, not the refs, not even the dead run's lock files.
+#[test]
+fn dry_run_after_a_kill_reports_and_touches_nothing() {
+    let w = World::new("kill-dry-run");
+    w.origin.write("a.txt", "upstream\n").write("new.txt", "new\n");
+    w.origin.commit("upstream change");
+    kill_while_holding(&w, "refs/heads/main");
+    let lock = w.checkout.join(".git/refs/heads/main.lock");
+    let snapshot = RepoSnapshot::take(&w.checkout);
+
+    let run = w.sync(&["--dry-run", "--json"]);
+    run.expect_code(0);
+    let record = run.json();
+    assert_eq!(record["outcome"], "would_update", "{record}");
+    assert!(
+        record["reason"].as_str().is_some_and(|r| r.contains("interrupted")),
+        "{record}"
+    );
+    snapshot.assert_unchanged(&w.checkout);
+    assert!(lock.exists(), "a dry run leaves even the dead run's lock alone");
+
+    w.sync(&[]).expect_code(0);
+    oracle::assert_synced(&w.checkout, &w.origin.path_url(), &w.origin.tip());
+}

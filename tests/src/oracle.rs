@@ -283,7 +283,7 @@ pub struct RepoSnapshot {
     git_state: BTreeMap<String, Vec<u8>>,
 }
 
-/// Files in `.git` that record an operation in progress or a lock.
+/// Files in `.git` that record an operation in progress or a lock (ref locks are found apart).
 const GIT_STATE_FILES: &[&str] = &[
     "MERGE_HEAD",
     "CHERRY_PICK_HEAD",
@@ -291,8 +291,13 @@ const GIT_STATE_FILES: &[&str] = &[
     "ORIG_HEAD",
     "FETCH_HEAD",
     "index.lock",
+    "HEAD.lock",
+    "packed-refs.lock",
     "rebase-merge",
     "rebase-apply",
+    // driftless's own: an interrupted update's journal, and the note of a run's locks.
+    "driftless-sync.json",
+    "driftless-locks",
 ];
 
 impl RepoSnapshot {
@@ -313,6 +318,19 @@ impl RepoSnapshot {
                 git_state.insert((*name).to_owned(), std::fs::read(&path).expect("read git state file"));
             } else if path.is_dir() {
                 git_state.insert((*name).to_owned(), b"<dir>".to_vec());
+            }
+        }
+        // Ref locks, which for-each-ref does not show.
+        let mut dirs = vec![git_dir.join("refs")];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "lock") {
+                    let name = path.strip_prefix(&git_dir).unwrap_or(&path).display().to_string();
+                    git_state.insert(name, std::fs::read(&path).expect("read ref lock"));
+                }
             }
         }
         RepoSnapshot {

@@ -20,7 +20,7 @@ use crate::git::fast_forward::{self, ChangeKind, Journal, Plan, RefUpdate};
 use crate::git::fetch::{self, Remote};
 use crate::git::history::{self, Relation};
 use crate::git::locks;
-use crate::git::{preserve, short};
+use crate::git::{preserve, shell_quote, short};
 use crate::redact::{error_chain, redact};
 use crate::state::{RepoId, StateDir};
 
@@ -348,10 +348,8 @@ fn run(target: &Target, options: &Options) -> Report {
     if stale > 0 {
         tracing::info!("removed {stale} partial pack file(s) left by interrupted fetches");
     }
-    if !options.dry_run {
-        for lock in locks::release_abandoned(&checkout.repo) {
-            tracing::warn!("removed {}, left by a sync-repo run that was killed", lock.display());
-        }
+    if let Some(done) = clear_locks(&checkout, target, &remote, options, &report) {
+        return done;
     }
     let git = format!("git -C {}", shell_quote(&checkout.workdir.display().to_string()));
 
@@ -408,20 +406,6 @@ fn run(target: &Target, options: &Options) -> Report {
     if let Some(op) = checkout.operation_in_progress() {
         blockers.push((format!("a {op} is in progress"), vec![abort_command(&git, op)]));
     }
-    let held = held_locks(&checkout, target, &remote);
-    if !held.is_empty() {
-        let files: Vec<String> = held.iter().map(|l| l.display().to_string()).collect();
-        blockers.push((
-            format!(
-                "{} exists: another git process is writing, or one crashed",
-                files.join(" and ")
-            ),
-            vec![
-                format!("pgrep -a git   # if no git process works in this checkout:"),
-                format!("rm {}", files.join(" ")),
-            ],
-        ));
-    }
     if !blockers.is_empty() && !options.force {
         let (reasons, resolve): (Vec<_>, Vec<_>) = blockers.into_iter().unzip();
         let mut resolve: Vec<String> = resolve.into_iter().flatten().collect();
@@ -464,7 +448,7 @@ fn run(target: &Target, options: &Options) -> Report {
             || !matches!(relation, Relation::Same | Relation::Behind { .. }))
     {
         let report = force(
-            &checkout, target, options, report, local, tip, relation, &modified, &held, &git,
+            &checkout, target, options, report, local, tip, relation, &modified, &git,
         );
         return record_tip(&checkout, &remote, tip, options, report);
     }
@@ -475,15 +459,74 @@ fn run(target: &Target, options: &Options) -> Report {
     record_tip(&checkout, &remote, tip, options, report)
 }
 
-/// Lock files that another git process holds, or a crashed one left, on what a sync writes: the
-/// index, the branch, the tracking ref and packed-refs. (Those of a killed sync-repo are already released.)
-fn held_locks(checkout: &Checkout, target: &Target, remote: &Remote) -> Vec<PathBuf> {
+/// Lock files in `.git` on what a sync writes: the index, HEAD, the branch, the tracking ref and
+/// packed-refs. A killed sync-repo's own are taken back ([`locks`]). Anyone else's refuse the run
+/// before anything is written; `--force` clears them once a minute old (git holds its locks for
+/// milliseconds). `Some` is the run's final report.
+fn clear_locks(
+    checkout: &Checkout,
+    target: &Target,
+    remote: &Remote,
+    options: &Options,
+    report: &Report,
+) -> Option<Report> {
     let repo = &checkout.repo;
+    let abandoned = if options.dry_run {
+        locks::abandoned(repo) // Only looked at: the real run takes these back.
+    } else {
+        for lock in locks::release_abandoned(repo) {
+            tracing::warn!("removed {}, left by a sync-repo run that was killed", lock.display());
+        }
+        Vec::new()
+    };
     let branch = format!("refs/heads/{}", target.branch);
-    std::iter::once(locks::index_lock(repo))
-        .chain(locks::ref_locks(repo, &[&branch, &remote.tracking_ref]))
-        .filter(|lock| lock.exists())
-        .collect()
+    let resources = ["index", "HEAD", &branch, &remote.tracking_ref, "packed-refs"];
+    let held: Vec<PathBuf> = locks::existing(repo, &resources)
+        .into_iter()
+        .filter(|lock| !abandoned.contains(lock))
+        .collect();
+    if held.is_empty() {
+        return None;
+    }
+    let files: Vec<String> = held.iter().map(|l| shell_quote(&l.display().to_string())).collect();
+    if !options.force {
+        let verb = if held.len() == 1 { "exists" } else { "exist" };
+        return Some(report.clone().refuse(
+            format!(
+                "{} {verb}: another git process is writing, or one crashed",
+                files.join(" and ")
+            ),
+            vec![
+                "pgrep -a git   # if no git process works in this checkout:".to_owned(),
+                format!("rm {}", files.join(" ")),
+                format!(
+                    "or: sync-repo --force {}  (clears a lock older than a minute)",
+                    target_arg(target)
+                ),
+            ],
+        ));
+    }
+    for lock in &held {
+        let modified = std::fs::metadata(lock).and_then(|m| m.modified());
+        let age = modified.ok().and_then(|m| m.elapsed().ok()).unwrap_or_default();
+        if age < Duration::from_secs(60) {
+            let mut report = report.clone().end(Outcome::Failed, Exit::TempFail);
+            report.reason = Some(format!(
+                "{} is fresh: a git process may be working; try again in a minute",
+                lock.display()
+            ));
+            return Some(report);
+        }
+    }
+    if !options.dry_run {
+        for lock in &held {
+            if let Err(err) = std::fs::remove_file(lock) {
+                return Some(report.clone().fail(Exit::Io, &err));
+            }
+            tracing::warn!("--force: removed {}, older than a minute", lock.display());
+        }
+    }
+    None
 }
 
 /// After a successful sync, move the tracking ref to the fetched tip; refusals and dry runs
@@ -494,6 +537,7 @@ fn record_tip(checkout: &Checkout, remote: &Remote, tip: gix::ObjectId, options:
     }
     match remote.record_tip(checkout, tip) {
         Ok(()) => report,
+        Err(err) if err.is_temporary() => report.fail(Exit::TempFail, &err),
         Err(err) => report.fail(Exit::Io, &err),
     }
 }
@@ -611,7 +655,6 @@ fn fast_forward(
             tip,
             Relation::Behind { commits },
             &[],
-            &[], // No lock was held, or it would have been a blocker and --force taken earlier.
             git,
         );
     }
@@ -671,23 +714,10 @@ fn force(
     tip: gix::ObjectId,
     relation: Relation,
     modified: &[BString],
-    held: &[PathBuf],
     git: &str,
 ) -> Report {
     if let Relation::Behind { commits } | Relation::Diverged { behind: commits, .. } = relation {
         report.commits = commits;
-    }
-    for lock in held {
-        let meta = std::fs::metadata(lock);
-        let age = meta.ok().and_then(|m| m.modified().ok()).and_then(|m| m.elapsed().ok());
-        if age.unwrap_or_default() < Duration::from_secs(60) {
-            let mut report = report.end(Outcome::Failed, Exit::TempFail);
-            report.reason = Some(format!(
-                "{} is fresh: a git process may be working; try again in a minute",
-                lock.display()
-            ));
-            return report;
-        }
     }
     let plan = match Plan::new(checkout, local, tip, modified) {
         Ok(plan) => plan,
@@ -748,9 +778,6 @@ fn force(
         }
     }
     abort_operation(checkout);
-    for lock in held {
-        let _ = std::fs::remove_file(lock);
-    }
     let reflog = format!("sync-repo --force: reset to remote {}", short(&tip));
     match fast_forward::apply(checkout, &plan, RefUpdate::Reset { branch: &target.branch }, &reflog) {
         Ok(_) => {
@@ -913,15 +940,4 @@ pub(crate) fn list_paths(paths: &[BString]) -> String {
         text.push_str(&format!(" and {} more", paths.len() - SHOWN));
     }
     text
-}
-
-fn shell_quote(text: &str) -> String {
-    if text
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "/._-+:@=".contains(c))
-    {
-        text.to_owned()
-    } else {
-        format!("'{}'", text.replace('\'', "'\\''"))
-    }
 }

@@ -89,7 +89,7 @@ pub enum Error {
     Object { id: ObjectId, source: gix::Error },
     #[error("cannot write {path}", path = path.display())]
     Write { path: PathBuf, source: std::io::Error },
-    #[error("cannot write the index of {path}; if no other git process runs, remove {path}/.git/index.lock", path = path.display())]
+    #[error("cannot write the index of {path}", path = path.display())]
     Index { path: PathBuf, source: gix::Error },
     #[error("branch {name} moved while syncing (expected {expected}); another process changed it, run again")]
     RefMoved {
@@ -97,10 +97,8 @@ pub enum Error {
         expected: String,
         source: gix::Error,
     },
-    #[error(
-        "cannot take {locks}: another git process is updating refs, or one crashed; run again, and if it persists while no git process runs (`pgrep -a git`): rm {locks}"
-    )]
-    RefLocked { locks: String, source: gix::Error },
+    #[error(transparent)]
+    Locks(#[from] super::locks::Error),
     #[error("cannot record progress in {path}", path = path.display())]
     Journal { path: PathBuf, source: std::io::Error },
 }
@@ -108,7 +106,11 @@ pub enum Error {
 impl Error {
     /// Whether the failure is about local storage (disk full, permissions) rather than git data.
     pub fn is_io(&self) -> bool {
-        matches!(self, Error::Write { .. } | Error::Index { .. } | Error::Journal { .. })
+        match self {
+            Error::Write { .. } | Error::Index { .. } | Error::Journal { .. } => true,
+            Error::Locks(err) => !err.is_held(),
+            Error::Object { .. } | Error::RefMoved { .. } => false,
+        }
     }
 }
 
@@ -410,19 +412,14 @@ fn write_index(checkout: &Checkout, plan: &Plan) -> Result<(), Error> {
                 .unwrap_or_default(),
         };
     }
-    let _taking =
-        super::locks::Taking::new(&checkout.repo, &[super::locks::index_lock(&checkout.repo)]).map_err(|source| {
-            Error::Journal {
-                path: checkout.repo.git_dir().to_owned(),
-                source,
-            }
-        })?;
-    index
-        .write(gix::index::write::Options::default())
-        .map_err(|source| Error::Index {
+    let repo = &checkout.repo;
+    let _taking = super::locks::Taking::new(repo, &["index"])?;
+    index.write(gix::index::write::Options::default()).map_err(|source| {
+        super::locks::held_or(repo, &["index"], source, |source| Error::Index {
             path: checkout.workdir.clone(),
             source,
         })
+    })
 }
 
 fn move_branch(checkout: &Checkout, plan: &Plan, update: RefUpdate<'_>, reflog: &str) -> Result<(), Error> {
@@ -478,29 +475,12 @@ fn move_branch(checkout: &Checkout, plan: &Plan, update: RefUpdate<'_>, reflog: 
             deref: false,
         });
     }
-    let names: &[&str] = if head_too { &[&full, "HEAD"] } else { &[&full] };
-    let locks = super::locks::ref_locks(repo, names);
-    let taking = super::locks::Taking::new(repo, &locks).map_err(|source| Error::Journal {
-        path: repo.git_dir().to_owned(),
-        source,
-    })?;
-    if let Err(source) = repo.edit_references_as(edits, Some(signature)) {
-        // A lock we could not take is someone else's: say which, rather than "it moved".
-        let held: Vec<String> = locks
-            .iter()
-            .filter(|lock| lock.exists())
-            .map(|lock| lock.display().to_string())
-            .collect();
-        return Err(if held.is_empty() {
-            moved(source)
-        } else {
-            Error::RefLocked {
-                locks: held.join(" "),
-                source,
-            }
-        });
+    match super::locks::edit_refs(repo, edits, signature) {
+        Ok(()) => {}
+        // The expected old value no longer matched: someone moved the branch under us.
+        Err(super::locks::Error::Edit { source, .. }) => return Err(moved(source)),
+        Err(err) => return Err(err.into()),
     }
-    drop(taking);
     // git also logs the move in HEAD's reflog when HEAD points at the branch.
     if !head_too {
         append_head_reflog(checkout, plan, &signature, reflog);

@@ -42,12 +42,21 @@ pub enum Error {
     CleartextCredentials { url: String },
     #[error("fetching from {url} failed")]
     Fetch { url: String, source: gix::Error },
+    #[error("cannot record the fetched tip in {reference}")]
+    Record {
+        reference: String,
+        source: super::locks::Error,
+    },
 }
 
 impl Error {
     /// Whether the next run may succeed without anyone doing anything.
     pub fn is_temporary(&self) -> bool {
-        matches!(self, Error::Unreachable { .. } | Error::Fetch { .. }) && !self.is_local_storage()
+        match self {
+            Error::Unreachable { .. } | Error::Fetch { .. } => !self.is_local_storage(),
+            Error::Record { source, .. } => source.is_held(),
+            _ => false,
+        }
     }
 
     /// Whether writing the fetched objects into the checkout failed for want of local storage:
@@ -224,8 +233,8 @@ impl Remote {
             gix::refs::transaction::PreviousValue::Any,
             &message,
         )
-        .map_err(|source| Error::Fetch {
-            url: self.display(),
+        .map_err(|source| Error::Record {
+            reference: self.tracking_ref.clone(),
             source,
         })
     }

@@ -2,96 +2,232 @@
 //!
 //! git and gix write the index and every ref through `<file>.lock`, renamed over `<file>` when
 //! done. A SIGKILL in between leaves the lock behind, and every later writer, git's or ours,
-//! fails on it for good. So before taking such locks a run writes a note
-//! (`.git/driftless-locks`) naming them, and removes it once they are released. The next run
-//! holds driftless's repo lock, so a note it finds was written by a run that is dead: the listed
-//! lock files created while that run lived are its leftovers, and are removed.
+//! fails on it for good. So before taking such locks a run writes a note,
+//! `.git/driftless-locks`, naming them, holds an `flock` on it while it lives, and removes it once
+//! the locks are released. A later run that finds the note and can take its `flock` knows the
+//! writer is dead (the kernel drops the `flock` with the process, whatever state dir or worktree
+//! it ran for), and removes the listed locks created while it lived.
+//!
+//! Only locks that did not exist when the note was written are listed: one that did is someone
+//! else's. Any other lock file is left alone; sync-repo refuses on it (see `sync.rs`).
 
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-/// A listed lock file is taken back only if it was created during the dead run: no earlier than
-/// its note (less mtime granularity) and no later than this after it. A lock created later may
-/// belong to a git process of the user's that is still working.
-const DEAD_RUN_SPAN: Duration = Duration::from_secs(300);
+/// A listed lock is taken back only if it was created no earlier than its note (less mtime
+/// granularity) and no later than this after it. A run writes its locks within milliseconds of
+/// its note (an index of 10,000 files in well under a second); a lock created later belongs to
+/// a process that came after the kill, such as a git command of the user's.
+const TAKEN_WITHIN: Duration = Duration::from_secs(10);
 
-/// The note of the locks a run is about to take; removed when dropped, i.e. unless killed.
+/// Why a write under locks failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "cannot take {locks}: another git process is writing, or one crashed; run again, and if it \
+         persists while no git process runs (`pgrep -a git`): rm {locks}"
+    )]
+    Held { locks: String, source: gix::Error },
+    #[error("cannot write {path}, the note that lets a later run recover this one's locks", path = path.display())]
+    Note { path: PathBuf, source: std::io::Error },
+    #[error("cannot update {names}")]
+    Edit { names: String, source: gix::Error },
+}
+
+impl Error {
+    /// Whether another process holds a lock: the next run may well succeed.
+    pub fn is_held(&self) -> bool {
+        matches!(self, Error::Held { .. })
+    }
+}
+
+/// The note of the locks a run is about to take, `flock`ed; removed when dropped, i.e. unless
+/// the run is killed.
 pub(crate) struct Taking {
     note: PathBuf,
+    /// Held until after `drop` removed the note (fields drop after it).
+    _flock: File,
 }
 
 impl Taking {
-    /// Write the note naming `locks` (from [`index_lock`] and [`ref_locks`]) before taking them.
-    pub(crate) fn new(repo: &gix::Repository, locks: &[PathBuf]) -> std::io::Result<Taking> {
+    /// Note the locks of `resources` (`index`, `HEAD`, `packed-refs`, `refs/...`) before taking
+    /// them.
+    pub(crate) fn new(repo: &gix::Repository, resources: &[&str]) -> Result<Taking, Error> {
         let note = note_path(repo);
+        let io = |source| Error::Note {
+            path: note.clone(),
+            source,
+        };
+        let flock = lock_note(&note).map_err(io)?;
+        let absent: Vec<&str> = resources
+            .iter()
+            .copied()
+            .filter(|resource| lock_file(repo, resource).is_some_and(|lock| !lock.exists()))
+            .collect();
         // Not atomic on purpose: a note cut short by a kill does not parse and is dropped, and
         // by then no lock had been taken yet.
-        let json = serde_json::to_vec(locks).map_err(std::io::Error::other)?;
-        std::fs::write(&note, json)?;
-        Ok(Taking { note })
+        let json = serde_json::to_vec(&absent).map_err(|e| io(std::io::Error::other(e)))?;
+        std::fs::write(&note, json).map_err(io)?;
+        Ok(Taking { note, _flock: flock })
     }
 }
 
 impl Drop for Taking {
     fn drop(&mut self) {
+        // Removed while still flocked, so no later run can take the flock of a note in use.
         let _ = std::fs::remove_file(&self.note);
     }
 }
 
-/// Remove the lock files that a killed run left, as its note lists them, and the note. Returns
-/// the removed lock files. Call it while holding the repo's lock, so that no other driftless
-/// run can be the note's writer.
+/// Open and `flock` the note at `path`, making sure the locked file is the one at `path` (a run
+/// that removed its note between our open and our flock leaves us an unlinked file).
+fn lock_note(path: &Path) -> std::io::Result<File> {
+    loop {
+        let file = File::options().create(true).truncate(false).write(true).open(path)?;
+        file.lock()?;
+        let ours = file.metadata()?;
+        match std::fs::metadata(path) {
+            Ok(there) if there.dev() == ours.dev() && there.ino() == ours.ino() => return Ok(file),
+            _ => continue,
+        }
+    }
+}
+
+/// The lock files a dead run left, as its note lists them: none while the note's writer lives.
+/// Reads only, for `--dry-run`.
+pub fn abandoned(repo: &gix::Repository) -> Vec<PathBuf> {
+    with_dead_note(repo, |locks| locks)
+}
+
+/// Remove the lock files a dead run left (see [`abandoned`]), and its note. Returns the removed
+/// lock files.
 pub fn release_abandoned(repo: &gix::Repository) -> Vec<PathBuf> {
     let note = note_path(repo);
-    let Ok(meta) = std::fs::metadata(&note) else {
+    with_dead_note(repo, |locks| {
+        let removed = locks
+            .into_iter()
+            .filter(|lock| std::fs::remove_file(lock).is_ok())
+            .collect();
+        let _ = std::fs::remove_file(&note);
+        removed
+    })
+}
+
+/// Call `then` with the dead run's locks while holding its note's `flock`; an empty list when
+/// there is no note or its writer lives.
+fn with_dead_note(repo: &gix::Repository, then: impl FnOnce(Vec<PathBuf>) -> Vec<PathBuf>) -> Vec<PathBuf> {
+    let note = note_path(repo);
+    let Ok(file) = File::options().write(true).open(&note) else {
         return Vec::new();
     };
-    let written = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-    let locks: Vec<PathBuf> = std::fs::read(&note)
+    if file.try_lock().is_err() {
+        return Vec::new(); // Its writer is alive, taking or holding those locks right now.
+    }
+    let written = file
+        .metadata()
+        .and_then(|m| m.modified())
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    let resources: Vec<String> = std::fs::read(&note)
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .unwrap_or_default();
-    let mut removed = Vec::new();
-    for lock in locks {
-        let Some(created) = std::fs::symlink_metadata(&lock).ok().and_then(|m| m.modified().ok()) else {
-            continue;
-        };
-        let during_run = created + Duration::from_secs(1) >= written && created <= written + DEAD_RUN_SPAN;
-        if during_run && std::fs::remove_file(&lock).is_ok() {
-            removed.push(lock);
-        }
-    }
-    let _ = std::fs::remove_file(&note);
-    removed
-}
-
-/// The lock file gix takes to write the index.
-pub fn index_lock(repo: &gix::Repository) -> PathBuf {
-    lock_file(&repo.index_path())
-}
-
-/// The lock files gix takes to edit refs `names`: each ref's own, and `packed-refs.lock`, which
-/// it also takes to check expected values whenever the repo has a packed-refs file.
-pub fn ref_locks(repo: &gix::Repository, names: &[&str]) -> Vec<PathBuf> {
-    names
+    let locks = resources
         .iter()
-        .map(|name| {
-            // HEAD lives in the git dir of its worktree, refs/... in the common dir.
-            let dir = if name.starts_with("refs/") {
-                repo.common_dir()
-            } else {
-                repo.git_dir()
-            };
-            lock_file(&dir.join(name))
+        .filter_map(|resource| lock_file(repo, resource))
+        .filter(|lock| {
+            let created = std::fs::symlink_metadata(lock)
+                .ok()
+                .filter(|m| m.is_file())
+                .and_then(|m| m.modified().ok());
+            created
+                .is_some_and(|created| created + Duration::from_secs(1) >= written && created <= written + TAKEN_WITHIN)
         })
-        .chain([lock_file(&repo.common_dir().join("packed-refs"))])
+        .collect();
+    then(locks)
+}
+
+/// The resources gix locks to edit refs `names`: each ref, and `packed-refs` when the repo has
+/// one, which gix then locks to check expected values (every fresh clone has one).
+pub(crate) fn ref_resources<'a>(repo: &gix::Repository, names: &[&'a str]) -> Vec<&'a str> {
+    let mut resources = names.to_vec();
+    if repo.common_dir().join("packed-refs").is_file() {
+        resources.push("packed-refs");
+    }
+    resources
+}
+
+/// Edit refs as `repo.edit_references_as` does, with their locks noted first. A lock that
+/// another process holds is told apart from other failures (such as an expected value that
+/// did not match).
+pub(crate) fn edit_refs(
+    repo: &gix::Repository,
+    edits: Vec<gix::refs::transaction::RefEdit>,
+    committer: gix::actor::SignatureRef<'_>,
+) -> Result<(), Error> {
+    let names: Vec<String> = edits.iter().map(|edit| edit.name.as_bstr().to_string()).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let resources = ref_resources(repo, &names);
+    let taking = Taking::new(repo, &resources)?;
+    let result = repo.edit_references_as(edits, Some(committer));
+    drop(taking);
+    result.map(drop).map_err(|source| {
+        held_or(repo, &resources, source, |source| Error::Edit {
+            names: names.join(" "),
+            source,
+        })
+    })
+}
+
+/// After `source` failed: [`Error::Held`] if a lock of `resources` exists, else `otherwise`.
+pub(crate) fn held_or<E: From<Error>>(
+    repo: &gix::Repository,
+    resources: &[&str],
+    source: gix::Error,
+    otherwise: impl FnOnce(gix::Error) -> E,
+) -> E {
+    let held = existing(repo, resources);
+    if held.is_empty() {
+        return otherwise(source);
+    }
+    let locks: Vec<String> = held
+        .iter()
+        .map(|l| super::shell_quote(&l.display().to_string()))
+        .collect();
+    Error::Held {
+        locks: locks.join(" "),
+        source,
+    }
+    .into()
+}
+
+/// The lock files of `resources` that exist now.
+pub fn existing(repo: &gix::Repository, resources: &[&str]) -> Vec<PathBuf> {
+    resources
+        .iter()
+        .filter_map(|resource| lock_file(repo, resource))
+        .filter(|lock| lock.exists())
         .collect()
 }
 
-fn lock_file(resource: &Path) -> PathBuf {
-    let mut lock = resource.as_os_str().to_owned();
-    lock.push(".lock");
-    PathBuf::from(lock)
+/// `<file>.lock` for a resource of `repo`: `index` and `HEAD` in the worktree's git dir,
+/// `packed-refs` and `refs/...` in the common dir. `None` for anything else, so a note can only
+/// ever name lock files of the repo's own.
+pub fn lock_file(repo: &gix::Repository, resource: &str) -> Option<PathBuf> {
+    let dir = match resource {
+        "index" | "HEAD" => repo.git_dir(),
+        "packed-refs" => repo.common_dir(),
+        _ if resource.starts_with("refs/")
+            && resource
+                .split('/')
+                .all(|part| !part.is_empty() && part != "." && part != "..") =>
+        {
+            repo.common_dir()
+        }
+        _ => return None,
+    };
+    Some(dir.join(format!("{resource}.lock")))
 }
 
 fn note_path(repo: &gix::Repository) -> PathBuf {
@@ -102,62 +238,129 @@ fn note_path(repo: &gix::Repository) -> PathBuf {
 mod tests {
     use super::*;
 
-    fn repo(dir: &Path) -> gix::Repository {
-        gix::init(dir).expect("init")
+    fn repo() -> (tempfile::TempDir, gix::Repository) {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let repo = gix::init(tmp.path()).expect("init");
+        (tmp, repo)
+    }
+
+    fn lock(repo: &gix::Repository, resource: &str) -> PathBuf {
+        lock_file(repo, resource).expect("a resource of the repo")
+    }
+
+    fn create(lock: &Path, modified: SystemTime) {
+        std::fs::create_dir_all(lock.parent().expect("parent")).expect("lock dir");
+        let file = File::create(lock).expect("create lock");
+        file.set_modified(modified).expect("set mtime");
+    }
+
+    /// What a SIGKILL does: the destructor never runs, and the kernel drops the flock.
+    fn killed(taking: Taking) {
+        taking._flock.unlock().expect("unlock");
+        std::mem::forget(taking);
     }
 
     #[test]
-    fn a_kill_leaves_the_note_and_the_next_run_takes_its_locks_back() {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let repo = repo(tmp.path());
-        let locks = ref_locks(&repo, &["refs/heads/main"]);
-        let taking = Taking::new(&repo, &locks).expect("note");
-        for lock in &locks {
-            std::fs::write(lock, "").expect("lock");
+    fn a_dead_runs_locks_are_taken_back_with_its_note() {
+        let (_tmp, repo) = repo();
+        let taking = Taking::new(&repo, &["refs/heads/main", "packed-refs"]).expect("note");
+        let locks = [lock(&repo, "refs/heads/main"), lock(&repo, "packed-refs")];
+        for l in &locks {
+            create(l, SystemTime::now());
         }
-        std::mem::forget(taking); // What a SIGKILL does to the destructor.
+        killed(taking);
 
+        assert_eq!(abandoned(&repo), locks, "a dry look changes nothing");
         assert_eq!(release_abandoned(&repo), locks);
-        assert!(locks.iter().all(|lock| !lock.exists()));
+        assert!(locks.iter().all(|l| !l.exists()));
         assert!(!note_path(&repo).exists());
     }
 
     #[test]
-    fn a_run_that_ends_removes_its_note_and_leaves_other_locks_alone() {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let repo = repo(tmp.path());
-        let lock = index_lock(&repo);
-        drop(Taking::new(&repo, std::slice::from_ref(&lock)).expect("note"));
-        std::fs::write(&lock, "").expect("lock of another process");
+    fn a_live_runs_locks_are_left_alone() {
+        let (_tmp, repo) = repo();
+        let _taking = Taking::new(&repo, &["index"]).expect("note");
+        create(&lock(&repo, "index"), SystemTime::now());
 
         assert!(release_abandoned(&repo).is_empty());
-        assert!(lock.exists());
+        assert!(lock(&repo, "index").exists());
+        assert!(note_path(&repo).exists(), "the live run's note stays");
     }
 
     #[test]
-    fn a_lock_older_than_the_dead_runs_note_is_not_its_own() {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let repo = repo(tmp.path());
-        let lock = index_lock(&repo);
-        std::fs::write(&lock, "").expect("lock");
-        let old = SystemTime::now() - Duration::from_secs(600);
-        std::fs::File::options()
-            .write(true)
-            .open(&lock)
-            .and_then(|f| f.set_modified(old))
-            .expect("backdate");
-        std::mem::forget(Taking::new(&repo, std::slice::from_ref(&lock)).expect("note"));
-
-        assert!(release_abandoned(&repo).is_empty());
-        assert!(lock.exists());
-    }
-
-    #[test]
-    fn a_cut_short_note_is_dropped() {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let repo = repo(tmp.path());
-        std::fs::write(note_path(&repo), "[\"/x").expect("note");
-        assert!(release_abandoned(&repo).is_empty());
+    fn a_run_that_ends_removes_its_note_and_leaves_later_locks_alone() {
+        let (_tmp, repo) = repo();
+        drop(Taking::new(&repo, &["index"]).expect("note"));
         assert!(!note_path(&repo).exists());
+        create(&lock(&repo, "index"), SystemTime::now());
+
+        assert!(release_abandoned(&repo).is_empty());
+        assert!(lock(&repo, "index").exists());
+    }
+
+    #[test]
+    fn a_lock_that_existed_before_the_note_is_not_listed() {
+        let (_tmp, repo) = repo();
+        create(&lock(&repo, "index"), SystemTime::now());
+        killed(Taking::new(&repo, &["index"]).expect("note"));
+
+        assert!(release_abandoned(&repo).is_empty());
+        assert!(lock(&repo, "index").exists());
+    }
+
+    #[test]
+    fn only_locks_created_while_the_dead_run_lived_are_its_own() {
+        let (_tmp, repo) = repo();
+        killed(Taking::new(&repo, &["refs/heads/a", "refs/heads/b"]).expect("note"));
+        let (a, b) = (lock(&repo, "refs/heads/a"), lock(&repo, "refs/heads/b"));
+        create(&a, SystemTime::now() - Duration::from_secs(600));
+        create(&b, SystemTime::now() + TAKEN_WITHIN + Duration::from_secs(60));
+
+        assert!(release_abandoned(&repo).is_empty());
+        assert!(a.exists() && b.exists());
+    }
+
+    #[test]
+    fn a_note_names_only_lock_files_of_the_repo() {
+        let (tmp, repo) = repo();
+        let outside = tmp.path().join("victim.lock");
+        create(&outside, SystemTime::now());
+        let refs = repo.common_dir().join("refs");
+        create(&refs.join("x.lock"), SystemTime::now());
+        std::fs::write(
+            note_path(&repo),
+            serde_json::to_vec(&[
+                outside.display().to_string(),
+                "refs/../refs/x".to_owned(),
+                "config".to_owned(),
+            ])
+            .expect("json"),
+        )
+        .expect("note");
+
+        assert!(release_abandoned(&repo).is_empty());
+        assert!(outside.exists() && refs.join("x.lock").exists());
+    }
+
+    #[test]
+    fn a_cut_short_note_is_dropped_with_nothing_removed() {
+        let (_tmp, repo) = repo();
+        create(&lock(&repo, "index"), SystemTime::now());
+        std::fs::write(note_path(&repo), "[\"index\",\"refs/hea").expect("note");
+
+        assert!(release_abandoned(&repo).is_empty());
+        assert!(lock(&repo, "index").exists());
+        assert!(!note_path(&repo).exists());
+    }
+
+    #[test]
+    fn packed_refs_is_locked_only_when_the_repo_has_one() {
+        let (_tmp, repo) = repo();
+        assert_eq!(ref_resources(&repo, &["refs/heads/main"]), ["refs/heads/main"]);
+        std::fs::write(repo.common_dir().join("packed-refs"), "").expect("packed-refs");
+        assert_eq!(
+            ref_resources(&repo, &["refs/heads/main"]),
+            ["refs/heads/main", "packed-refs"]
+        );
     }
 }

@@ -23,6 +23,18 @@ pub fn short(id: &ObjectId) -> String {
     id.to_hex_with_len(7).to_string()
 }
 
+/// `text` as one shell word, for the commands messages tell people to run.
+pub fn shell_quote(text: &str) -> String {
+    if text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+:@=".contains(c))
+    {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
 /// The identity driftless writes reflogs and preserved commits as, when git has none configured.
 pub(crate) fn signature_time() -> String {
     format!("{} +0000", crate::time::now_unix())
@@ -43,15 +55,15 @@ pub(crate) fn identity(repo: &gix::Repository) -> (String, String) {
 }
 
 /// Point `name` at `id` with a reflog entry written as [`identity`]: gix's own `reference()`
-/// needs a configured committer, which root under systemd or cron usually lacks. The ref's lock
-/// is noted first ([`locks`]), so a kill while it is held does not block later runs.
+/// needs a configured committer, which root under systemd or cron usually lacks. The ref's locks
+/// are noted first ([`locks`]), so a kill while they are held does not block later runs.
 pub(crate) fn set_reference(
     repo: &gix::Repository,
     name: &str,
     id: ObjectId,
     expected: gix::refs::transaction::PreviousValue,
     message: &str,
-) -> Result<(), gix::Error> {
+) -> Result<(), locks::Error> {
     use gix::bstr::ByteSlice;
     use gix::refs::transaction::{Change, LogChange, RefEdit, RefLog};
     let (who, email) = identity(repo);
@@ -71,10 +83,11 @@ pub(crate) fn set_reference(
             expected,
             new: gix::refs::Target::Object(id),
         },
-        name: name.try_into().map_err(gix::Error::from_error)?,
+        name: name.try_into().map_err(|e| locks::Error::Edit {
+            names: name.to_owned(),
+            source: gix::Error::from_error(e),
+        })?,
         deref: false,
     };
-    let _taking = locks::Taking::new(repo, &locks::ref_locks(repo, &[name])).map_err(gix::Error::from_error)?;
-    repo.edit_references_as([edit], Some(signature))?;
-    Ok(())
+    locks::edit_refs(repo, vec![edit], signature)
 }

@@ -164,7 +164,7 @@ pub fn preserve(checkout: &Checkout, work: &Work<'_>, keep_if_reachable: ObjectI
         gix::refs::transaction::PreviousValue::MustNotExist,
         "sync-repo --force: preserve local work",
     )
-    .map_err(err)?;
+    .map_err(|e| err(gix::Error::from_error(e)))?;
     Ok(Some(Preserved { reference, commit: tip }))
 }
 

@@ -312,28 +312,63 @@ fn killed_holding_the_tracking_ref_lock_then_rerun_converges() {
     killed_holding_a_ref_lock_then_rerun_converges("kill-tracking-lock", "refs/remotes/origin/main");
 }
 
-/// `--dry-run` on a checkout whose update was interrupted says it would finish it, and writes
-/// nothing: not the worktree, not the refs, not even the dead run's lock files.
-#[test]
-fn dry_run_after_a_kill_reports_and_touches_nothing() {
-    let w = World::new("kill-dry-run");
+/// `--dry-run` after a kill reports `outcome`, what the real run would do, instead of refusing
+/// on the dead run's locks, and writes nothing: not the worktree, not the refs, not even those
+/// lock files.
+fn dry_run_after_a_kill_reports_and_touches_nothing(name: &str, reference: &str, outcome: &str) {
+    let w = World::new(name);
     w.origin.write("a.txt", "upstream\n").write("new.txt", "new\n");
     w.origin.commit("upstream change");
-    kill_while_holding(&w, "refs/heads/main");
-    let lock = w.checkout.join(".git/refs/heads/main.lock");
+    kill_while_holding(&w, reference);
+    let lock = w.checkout.join(".git").join(format!("{reference}.lock"));
     let snapshot = RepoSnapshot::take(&w.checkout);
 
     let run = w.sync(&["--dry-run", "--json"]);
     run.expect_code(0);
     let record = run.json();
-    assert_eq!(record["outcome"], "would_update", "{record}");
-    assert!(
-        record["reason"].as_str().is_some_and(|r| r.contains("interrupted")),
-        "{record}"
-    );
+    assert_eq!(record["outcome"], outcome, "{record}");
     snapshot.assert_unchanged(&w.checkout);
     assert!(lock.exists(), "a dry run leaves even the dead run's lock alone");
 
+    w.sync(&[]).expect_code(0);
+    oracle::assert_synced(&w.checkout, &w.origin.path_url(), &w.origin.tip());
+}
+
+#[test]
+fn dry_run_after_a_kill_holding_the_branch_lock() {
+    // Killed before the branch moved: the update is still to finish.
+    dry_run_after_a_kill_reports_and_touches_nothing("kill-dry-run-branch", "refs/heads/main", "would_update");
+}
+
+#[test]
+fn dry_run_after_a_kill_holding_the_tracking_ref_lock() {
+    // Killed after the checkout moved, while recording the tip: in sync.
+    dry_run_after_a_kill_reports_and_touches_nothing("kill-dry-run-tracking", "refs/remotes/origin/main", "in_sync");
+}
+
+/// An interrupted update is not finished past someone else's lock: the run refuses before
+/// writing, and finishes once the lock is gone.
+#[test]
+fn an_interrupted_update_waits_for_a_foreign_index_lock() {
+    let w = World::new("kill-then-foreign-lock");
+    w.origin.write("a.txt", "upstream\n").write("new.txt", "new\n");
+    w.origin.commit("upstream change");
+    kill_while_holding(&w, "refs/heads/main");
+    let journal = w.checkout.join(".git/driftless-sync.json");
+    assert!(journal.exists(), "the killed run left its journal");
+    let index_lock = w.checkout.join(".git/index.lock");
+    std::fs::write(&index_lock, b"").expect("a git process of the user's takes index.lock");
+    let head = w.head();
+    let index = std::fs::read(w.checkout.join(".git/index")).expect("read index");
+
+    let run = w.sync(&[]);
+    run.expect_code(3);
+    assert!(run.stderr.contains("index.lock"), "{}", run.stderr);
+    assert!(journal.exists() && index_lock.exists());
+    assert_eq!(w.head(), head);
+    assert_eq!(std::fs::read(w.checkout.join(".git/index")).expect("read index"), index);
+
+    std::fs::remove_file(&index_lock).expect("the user's git is done");
     w.sync(&[]).expect_code(0);
     oracle::assert_synced(&w.checkout, &w.origin.path_url(), &w.origin.tip());
 }

@@ -287,43 +287,46 @@ fn cherry_pick_in_progress() {
     );
 }
 
-#[test]
-fn index_lock_held() {
+/// A lock file in `.git` that no killed sync-repo noted may be a working git process's: refuse
+/// before touching anything, name it, and leave it in place.
+fn lock_held(name: &str, lock: &str) {
     let w = refusal_case(
-        "index-lock",
+        name,
         Upstream::Advances,
-        |w| std::fs::write(w.checkout.join(".git/index.lock"), b"").expect("create index.lock"),
-        &["index.lock"],
+        |w| std::fs::write(w.checkout.join(".git").join(lock), b"").expect("create the lock"),
+        &[lock],
     );
     assert!(
-        w.checkout.join(".git/index.lock").exists(),
-        "someone else's index.lock must not be removed"
+        w.checkout.join(".git").join(lock).exists(),
+        "someone else's {lock} must not be removed"
     );
 }
 
-/// A ref lock that no killed sync-repo left (no note of it) may be a working git process's:
-/// refuse before touching anything, name it, and leave it.
+#[test]
+fn index_lock_held() {
+    lock_held("index-lock", "index.lock");
+}
+
 #[test]
 fn branch_lock_held() {
-    let w = refusal_case(
-        "branch-lock",
-        Upstream::Advances,
-        |w| std::fs::write(w.checkout.join(".git/refs/heads/main.lock"), b"").expect("create lock"),
-        &["refs/heads/main.lock"],
-    );
-    assert!(w.checkout.join(".git/refs/heads/main.lock").exists());
+    lock_held("branch-lock", "refs/heads/main.lock");
+}
+
+#[test]
+fn tracking_ref_lock_held() {
+    lock_held("tracking-lock", "refs/remotes/origin/main.lock");
+}
+
+/// `--force` moves HEAD, and git locks HEAD too when it moves the branch HEAD is on.
+#[test]
+fn head_lock_held() {
+    lock_held("head-lock", "HEAD.lock");
 }
 
 /// gix takes `packed-refs.lock` for every ref update in a clone (its refs start out packed).
 #[test]
 fn packed_refs_lock_held() {
-    let w = refusal_case(
-        "packed-refs-lock",
-        Upstream::Advances,
-        |w| std::fs::write(w.checkout.join(".git/packed-refs.lock"), b"").expect("create lock"),
-        &["packed-refs.lock"],
-    );
-    assert!(w.checkout.join(".git/packed-refs.lock").exists());
+    lock_held("packed-refs-lock", "packed-refs.lock");
 }
 
 #[test]

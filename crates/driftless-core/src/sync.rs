@@ -500,7 +500,7 @@ fn clear_locks(
                 "pgrep -a git   # if no git process works in this checkout:".to_owned(),
                 format!("rm {}", files.join(" ")),
                 format!(
-                    "or: sync-repo --force {}  (clears a lock older than a minute)",
+                    "or: sync-repo --force {}  (clears a lock older than a minute; also preserves local work and takes the remote)",
                     target_arg(target)
                 ),
             ],

@@ -12,15 +12,16 @@
 //! else's. Any other lock file is left alone; sync-repo refuses on it (see `sync.rs`).
 
 use std::fs::File;
+use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 /// A listed lock is taken back only if it was created no earlier than its note (less mtime
-/// granularity) and no later than this after it. A run writes its locks within milliseconds of
-/// its note (an index of 10,000 files in well under a second); a lock created later belongs to
-/// a process that came after the kill, such as a git command of the user's.
-const TAKEN_WITHIN: Duration = Duration::from_secs(10);
+/// granularity) and no later than this after it. A run takes its locks within milliseconds of
+/// its note (an index of 10,000 files is written in well under a second); a lock created later
+/// belongs to a process that came after the kill, such as a git command of the user's.
+const TAKEN_WITHIN: Duration = Duration::from_secs(3);
 
 /// Why a write under locks failed.
 #[derive(Debug, thiserror::Error)]
@@ -30,8 +31,14 @@ pub enum Error {
          persists while no git process runs (`pgrep -a git`): rm {locks}"
     )]
     Held { locks: String, source: gix::Error },
-    #[error("cannot write {path}, the note that lets a later run recover this one's locks", path = path.display())]
+    #[error(
+        "cannot write {path}, the note that lets a later run recover this one's locks; check that \
+         the checkout's .git is writable and its file system has space",
+        path = path.display()
+    )]
     Note { path: PathBuf, source: std::io::Error },
+    #[error("another sync-repo run is writing in this checkout (it holds {path}); run again", path = path.display())]
+    Busy { path: PathBuf },
     #[error("cannot update {names}")]
     Edit { names: String, source: gix::Error },
 }
@@ -39,7 +46,7 @@ pub enum Error {
 impl Error {
     /// Whether another process holds a lock: the next run may well succeed.
     pub fn is_held(&self) -> bool {
-        matches!(self, Error::Held { .. })
+        matches!(self, Error::Held { .. } | Error::Busy { .. })
     }
 }
 
@@ -60,16 +67,21 @@ impl Taking {
             path: note.clone(),
             source,
         };
-        let flock = lock_note(&note).map_err(io)?;
+        let mut flock = match lock_note(&note) {
+            Ok(Some(file)) => file,
+            Ok(None) => return Err(Error::Busy { path: note }),
+            Err(source) => return Err(io(source)),
+        };
         let absent: Vec<&str> = resources
             .iter()
             .copied()
             .filter(|resource| lock_file(repo, resource).is_some_and(|lock| !lock.exists()))
             .collect();
-        // Not atomic on purpose: a note cut short by a kill does not parse and is dropped, and
-        // by then no lock had been taken yet.
+        // Through the flocked handle: the path may name another file by now only if someone
+        // broke the protocol, and then this note is simply not found. Not atomic on purpose: a
+        // note cut short by a kill does not parse and is dropped, and no lock was taken yet.
         let json = serde_json::to_vec(&absent).map_err(|e| io(std::io::Error::other(e)))?;
-        std::fs::write(&note, json).map_err(io)?;
+        flock.set_len(0).and_then(|()| flock.write_all(&json)).map_err(io)?;
         Ok(Taking { note, _flock: flock })
     }
 }
@@ -81,17 +93,34 @@ impl Drop for Taking {
     }
 }
 
+/// How long a run waits for another run's note: that run is between taking and releasing its
+/// locks, which takes milliseconds, unless it is stopped (SIGSTOP, a frozen cgroup).
+const NOTE_WAIT: Duration = Duration::from_secs(2);
+
 /// Open and `flock` the note at `path`, making sure the locked file is the one at `path` (a run
-/// that removed its note between our open and our flock leaves us an unlinked file).
-fn lock_note(path: &Path) -> std::io::Result<File> {
+/// that removed its note between our open and our flock leaves us an unlinked file). `None`
+/// when another run keeps it past [`NOTE_WAIT`].
+fn lock_note(path: &Path) -> std::io::Result<Option<File>> {
+    let deadline = std::time::Instant::now() + NOTE_WAIT;
     loop {
         let file = File::options().create(true).truncate(false).write(true).open(path)?;
-        file.lock()?;
-        let ours = file.metadata()?;
-        match std::fs::metadata(path) {
-            Ok(there) if there.dev() == ours.dev() && there.ino() == ours.ino() => return Ok(file),
-            _ => continue,
+        match file.try_lock() {
+            Ok(()) if is_at(&file, path) => return Ok(Some(file)),
+            Ok(()) => continue,
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+            Err(std::fs::TryLockError::Error(err)) => return Err(err),
         }
+    }
+}
+
+/// Whether `file` is the file `path` names now.
+fn is_at(file: &File, path: &Path) -> bool {
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(ours), Ok(there)) => ours.dev() == there.dev() && ours.ino() == there.ino(),
+        _ => false,
     }
 }
 
@@ -115,37 +144,47 @@ pub fn release_abandoned(repo: &gix::Repository) -> Vec<PathBuf> {
     })
 }
 
-/// Call `then` with the dead run's locks while holding its note's `flock`; an empty list when
-/// there is no note or its writer lives.
+/// Call `then` with the dead run's locks while holding its note's `flock`, so no new run can
+/// take the note over meanwhile; an empty list when there is no note or its writer lives.
 fn with_dead_note(repo: &gix::Repository, then: impl FnOnce(Vec<PathBuf>) -> Vec<PathBuf>) -> Vec<PathBuf> {
     let note = note_path(repo);
-    let Ok(file) = File::options().write(true).open(&note) else {
+    // Read-only is enough to flock, so a dry run of a user who cannot write still looks.
+    let Ok(file) = File::open(&note) else {
         return Vec::new();
     };
-    if file.try_lock().is_err() {
-        return Vec::new(); // Its writer is alive, taking or holding those locks right now.
+    match dead_runs_locks(repo, file, &note) {
+        Some((locks, _flock)) => then(locks),
+        None => Vec::new(),
+    }
+}
+
+/// The locks listed in `file`, opened as the note at `note`, if its writer is dead; with the
+/// file, flocked. `None` while the writer lives, or when `file` is no longer the note at `note`
+/// (its writer finished and a live run wrote a new one, which must not be read as this one).
+fn dead_runs_locks(repo: &gix::Repository, mut file: File, note: &Path) -> Option<(Vec<PathBuf>, File)> {
+    if file.try_lock().is_err() || !is_at(&file, note) {
+        return None;
     }
     let written = file
         .metadata()
         .and_then(|m| m.modified())
         .unwrap_or(SystemTime::UNIX_EPOCH);
-    let resources: Vec<String> = std::fs::read(&note)
+    let mut bytes = Vec::new();
+    let resources: Vec<String> = file
+        .read_to_end(&mut bytes)
         .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .and_then(|_| serde_json::from_slice(&bytes).ok())
         .unwrap_or_default();
     let locks = resources
         .iter()
         .filter_map(|resource| lock_file(repo, resource))
         .filter(|lock| {
-            let created = std::fs::symlink_metadata(lock)
-                .ok()
-                .filter(|m| m.is_file())
-                .and_then(|m| m.modified().ok());
-            created
+            let meta = std::fs::symlink_metadata(lock).ok().filter(|m| m.is_file());
+            meta.and_then(|m| m.modified().ok())
                 .is_some_and(|created| created + Duration::from_secs(1) >= written && created <= written + TAKEN_WITHIN)
         })
         .collect();
-    then(locks)
+    Some((locks, file))
 }
 
 /// The resources gix locks to edit refs `names`: each ref, and `packed-refs` when the repo has
@@ -203,7 +242,7 @@ pub(crate) fn held_or<E: From<Error>>(
 }
 
 /// The lock files of `resources` that exist now.
-pub fn existing(repo: &gix::Repository, resources: &[&str]) -> Vec<PathBuf> {
+pub(crate) fn existing(repo: &gix::Repository, resources: &[&str]) -> Vec<PathBuf> {
     resources
         .iter()
         .filter_map(|resource| lock_file(repo, resource))
@@ -214,7 +253,7 @@ pub fn existing(repo: &gix::Repository, resources: &[&str]) -> Vec<PathBuf> {
 /// `<file>.lock` for a resource of `repo`: `index` and `HEAD` in the worktree's git dir,
 /// `packed-refs` and `refs/...` in the common dir. `None` for anything else, so a note can only
 /// ever name lock files of the repo's own.
-pub fn lock_file(repo: &gix::Repository, resource: &str) -> Option<PathBuf> {
+pub(crate) fn lock_file(repo: &gix::Repository, resource: &str) -> Option<PathBuf> {
     let dir = match resource {
         "index" | "HEAD" => repo.git_dir(),
         "packed-refs" => repo.common_dir(),
@@ -285,6 +324,29 @@ mod tests {
         assert!(release_abandoned(&repo).is_empty());
         assert!(lock(&repo, "index").exists());
         assert!(note_path(&repo).exists(), "the live run's note stays");
+    }
+
+    /// A recoverer that opened a finished run's note must not read the next live run's note,
+    /// now at the same path, as that dead one.
+    #[test]
+    fn a_note_replaced_after_it_was_opened_is_not_the_dead_runs() {
+        let (_tmp, repo) = repo();
+        let first = Taking::new(&repo, &["index"]).expect("first note");
+        let opened_early = File::open(note_path(&repo)).expect("open the first note");
+        drop(first);
+        let _live = Taking::new(&repo, &["refs/heads/main"]).expect("the live run's note");
+        create(&lock(&repo, "refs/heads/main"), SystemTime::now());
+
+        assert!(dead_runs_locks(&repo, opened_early, &note_path(&repo)).is_none());
+        assert!(release_abandoned(&repo).is_empty(), "the live run's flock protects it");
+        assert!(lock(&repo, "refs/heads/main").exists());
+    }
+
+    #[test]
+    fn a_second_writer_gives_up_as_busy_while_the_first_holds_the_note() {
+        let (_tmp, repo) = repo();
+        let _first = Taking::new(&repo, &["index"]).expect("first note");
+        assert!(matches!(Taking::new(&repo, &["index"]), Err(Error::Busy { .. })));
     }
 
     #[test]

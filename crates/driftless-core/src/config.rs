@@ -252,7 +252,16 @@ impl Config {
                 crate::redact::redact(&notify.url)
             )));
         }
+        let mut checkouts: std::collections::HashMap<PathBuf, &str> = std::collections::HashMap::new();
         for (name, repo) in &self.repos {
+            // Each entry has its own run lock, so two entries for one checkout would write in
+            // it at once.
+            if let Some(other) = checkouts.insert(repo.path.components().collect(), name) {
+                return Err(invalid(format!(
+                    "repos.{name}.path: `{}` is also the checkout of repos.{other}; give each checkout one entry",
+                    repo.path.display()
+                )));
+            }
             if !is_valid_name(name) {
                 return Err(invalid(format!(
                     "repos.{name}: a repo name may only use letters, digits, `-`, `_` and `.` \
@@ -383,6 +392,15 @@ mod tests {
     fn malformed_yaml_names_its_position() {
         let err = parse("repos:\n  hub:\n    path: [unclosed\n").expect_err("bad yaml");
         assert!(matches!(err, Error::Parse { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn two_entries_for_one_checkout_are_invalid() {
+        let err = parse("repos:\n  a:\n    path: /srv/hub\n  b:\n    path: /srv/hub/\n").expect_err("duplicate");
+        let Error::Invalid { message, .. } = &err else {
+            panic!("{err:?}");
+        };
+        assert!(message.contains("repos.a") && message.contains("repos.b"), "{message}");
     }
 
     #[test]

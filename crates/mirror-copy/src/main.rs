@@ -63,13 +63,13 @@ fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
             request.from = from;
         }
         request.exclude.extend(args.exclude.iter().cloned());
-        request.delete |= args.delete;
+        request.policy.delete |= args.delete;
         if args.max_delete.is_some() {
-            request.max_delete = args.max_delete;
+            request.policy.max_delete = args.max_delete;
         }
-        request.checksum |= args.checksum;
+        request.policy.checksum |= args.checksum;
         if args.skip_links {
-            request.links = Links::Skip;
+            request.policy.links = Links::Skip;
         }
     }
 

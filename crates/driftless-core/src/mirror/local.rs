@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+use super::Policy;
 use super::filter::Excludes;
 use super::source::{Content, Entry, Kind, Source};
 use crate::git::checkout::{path_from_bytes, path_to_bytes};
@@ -41,14 +42,8 @@ pub enum Links {
 /// How to copy.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Remove what the source no longer has.
-    pub delete: bool,
-    /// With `delete`: abort, deleting nothing, when more than this many files would go.
-    pub max_delete: Option<usize>,
-    /// Compare content, not just size and mtime.
-    pub checksum: bool,
-    /// Symbolic links.
-    pub links: Links,
+    /// What to keep in line.
+    pub policy: Policy,
     /// Count what would change; write nothing.
     pub dry_run: bool,
     /// Copy threads.
@@ -140,12 +135,12 @@ fn run(
     let mut stats = Stats::default();
 
     // Deletions are decided first, so --max-delete aborts before anything is touched.
-    let doomed = if options.delete {
-        to_delete(entries, dest, excludes, options.links)
+    let doomed = if options.policy.delete {
+        to_delete(entries, dest, excludes, options.policy.links)
     } else {
         Vec::new()
     };
-    if let Some(max) = options.max_delete {
+    if let Some(max) = options.policy.max_delete {
         let files = doomed.iter().filter(|(_, is_dir)| !is_dir).count();
         if files > max {
             return Err(Error::TooManyDeletes {
@@ -179,7 +174,11 @@ fn run(
     }
 
     // Directories, parents first; a file or link in the way of one is replaced.
-    let repo = if options.checksum { source.open_repo() } else { None };
+    let repo = if options.policy.checksum {
+        source.open_repo()
+    } else {
+        None
+    };
     let mut work = Vec::new();
     for entry in entries {
         let target = dest.join(path_from_bytes(&entry.path));
@@ -195,7 +194,7 @@ fn run(
                 }
                 std::fs::create_dir(&target).map_err(|e| write_error(dest, &target, e))?;
             }
-            Kind::Symlink { .. } if options.links == Links::Skip => stats.links_skipped += 1,
+            Kind::Symlink { .. } if options.policy.links == Links::Skip => stats.links_skipped += 1,
             Kind::Symlink { .. } | Kind::File { .. }
                 if up_to_date(
                     source,
@@ -203,7 +202,7 @@ fn run(
                     entry,
                     &target,
                     current.as_ref(),
-                    options.checksum,
+                    options.policy.checksum,
                 ) =>
             {
                 stats.unchanged += 1;
@@ -211,7 +210,7 @@ fn run(
             _ if dir_in_the_way => {
                 // The old directory may hold files the source never had: only --delete clears it
                 // (rsync and rclone refuse too). The rest of the run goes on.
-                if options.delete {
+                if options.policy.delete {
                     stats.deleted += count_files(&target);
                     std::fs::remove_dir_all(&target).map_err(|e| write_error(dest, &target, e))?;
                     work.push(entry);
@@ -241,13 +240,17 @@ fn dry_run(source: &Source, entries: &[Entry], dest: &Path, doomed: &[(PathBuf, 
         deleted: doomed.iter().filter(|(_, is_dir)| !is_dir).count(),
         ..Stats::default()
     };
-    let repo = if options.checksum { source.open_repo() } else { None };
+    let repo = if options.policy.checksum {
+        source.open_repo()
+    } else {
+        None
+    };
     for entry in entries {
         let target = dest.join(path_from_bytes(&entry.path));
         let current = std::fs::symlink_metadata(&target).ok();
         let same = match &entry.kind {
             Kind::Dir => continue,
-            Kind::Symlink { .. } if options.links == Links::Skip => {
+            Kind::Symlink { .. } if options.policy.links == Links::Skip => {
                 stats.links_skipped += 1;
                 continue;
             }
@@ -257,7 +260,7 @@ fn dry_run(source: &Source, entries: &[Entry], dest: &Path, doomed: &[(PathBuf, 
                 entry,
                 &target,
                 current.as_ref(),
-                options.checksum,
+                options.policy.checksum,
             ),
         };
         if same {

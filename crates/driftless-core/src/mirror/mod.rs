@@ -45,11 +45,18 @@ pub struct Request {
     pub from: MirrorFrom,
     /// Patterns added to [`DEFAULT_EXCLUDES`].
     pub exclude: Vec<String>,
+    /// What to keep in line.
+    pub policy: Policy,
+}
+
+/// What a mirror keeps in line, whichever engine copies (the local one or rclone).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Policy {
     /// True mirror: delete what the source no longer has.
     pub delete: bool,
-    /// Abort before deleting more than this many files.
+    /// With `delete`: abort, deleting nothing, when more than this many files would go.
     pub max_delete: Option<usize>,
-    /// Compare content, not size and mtime.
+    /// Compare content, not just size and mtime.
     pub checksum: bool,
     /// Copy or skip symbolic links.
     pub links: Links,
@@ -65,10 +72,12 @@ impl Request {
             to: mirror.to.clone(),
             from: mirror.from,
             exclude: mirror.exclude.clone(),
-            delete: mirror.delete,
-            max_delete: mirror.max_delete,
-            checksum: mirror.checksum,
-            links: mirror.links,
+            policy: Policy {
+                delete: mirror.delete,
+                max_delete: mirror.max_delete,
+                checksum: mirror.checksum,
+                links: mirror.links,
+            },
         })
     }
 
@@ -92,10 +101,7 @@ impl Request {
             to: to?,
             from: MirrorFrom::Worktree,
             exclude: Vec::new(),
-            delete: false,
-            max_delete: None,
-            checksum: false,
-            links: Links::Copy,
+            policy: Policy::default(),
         })
     }
 }
@@ -312,20 +318,14 @@ fn run(request: &Request, options: &Options) -> Report {
         }
     };
     let local_options = local::Options {
-        delete: request.delete,
-        max_delete: request.max_delete,
-        checksum: request.checksum,
-        links: request.links,
+        policy: request.policy,
         dry_run: options.dry_run,
         jobs: options.jobs.max(1),
     };
 
     if rclone::is_remote(&request.to) {
         let rclone_options = rclone::Options {
-            delete: request.delete,
-            max_delete: request.max_delete,
-            checksum: request.checksum,
-            links: request.links,
+            policy: request.policy,
             dry_run: options.dry_run,
             program: options.rclone.clone(),
         };
@@ -343,9 +343,12 @@ fn run(request: &Request, options: &Options) -> Report {
                     Err(err) => return report.fail(Exit::Io, &err),
                 };
                 let export_options = local::Options {
+                    policy: Policy {
+                        delete: false,
+                        max_delete: None,
+                        ..request.policy
+                    },
                     dry_run: false,
-                    delete: false,
-                    max_delete: None,
                     ..local_options
                 };
                 if let Err(err) = local::mirror(&source, &listing.entries, export.path(), &excludes, &export_options) {

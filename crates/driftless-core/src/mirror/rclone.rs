@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use super::Policy;
 use super::filter::Excludes;
 use super::local::Links;
 use crate::redact::redact;
@@ -10,14 +11,9 @@ use crate::redact::redact;
 /// How to call rclone.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// `sync` (deletes on the remote) instead of `copy`.
-    pub delete: bool,
-    /// With `delete`: rclone's own `--max-delete`.
-    pub max_delete: Option<usize>,
-    /// `--checksum` instead of size and modification time.
-    pub checksum: bool,
-    /// `--links` (copy links as `.rclonelink` files) or `--skip-links`.
-    pub links: Links,
+    /// `sync` (deletes) or `copy`; `--max-delete`; `--checksum`; `--links` (as `.rclonelink`
+    /// files) or `--skip-links`.
+    pub policy: Policy,
     /// `--dry-run`.
     pub dry_run: bool,
     /// The rclone binary.
@@ -61,24 +57,24 @@ pub fn is_remote(dest: &str) -> bool {
 
 /// Run `rclone copy|sync SRC REMOTE` with the excludes; rclone's output goes to the log.
 pub fn mirror(source: &Path, remote: &str, excludes: &Excludes, options: &Options) -> Result<(), Error> {
-    let verb = if options.delete { "sync" } else { "copy" };
+    let verb = if options.policy.delete { "sync" } else { "copy" };
     let mut args: Vec<String> = vec![verb.into(), source.display().to_string(), remote.into()];
     for pattern in excludes.rclone_patterns() {
         args.push("--exclude".into());
         args.push(pattern.into());
     }
-    if options.checksum {
+    if options.policy.checksum {
         args.push("--checksum".into());
     }
     args.push(
-        if options.links == Links::Copy {
+        if options.policy.links == Links::Copy {
             "--links"
         } else {
             "--skip-links"
         }
         .into(),
     );
-    if let (true, Some(max)) = (options.delete, options.max_delete) {
+    if let (true, Some(max)) = (options.policy.delete, options.policy.max_delete) {
         args.push(format!("--max-delete={max}"));
     }
     if options.dry_run {

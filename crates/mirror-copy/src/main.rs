@@ -81,7 +81,7 @@ fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
         } else {
             println!("{}", report.summary());
         }
-        for failure in report.failed.iter().skip(3) {
+        for failure in report.stats.failed.iter().skip(3) {
             eprintln!("  {failure}");
         }
         worst = worst.max(report.exit);

@@ -152,12 +152,9 @@ pub struct Report {
     pub outcome: Outcome,
     pub exit_code: u8,
     pub commit: Option<String>,
-    pub copied: usize,
-    pub unchanged: usize,
-    pub deleted: usize,
-    pub bytes: u64,
-    pub links_skipped: usize,
-    pub failed: Vec<String>,
+    /// What was copied (the engine's count; left at zero for rclone, which logs its own).
+    #[serde(flatten)]
+    pub stats: local::Stats,
     pub reason: Option<String>,
     pub duration_ms: u64,
     #[serde(skip)]
@@ -198,12 +195,7 @@ impl Report {
             outcome: Outcome::Failed,
             exit_code: 0,
             commit: None,
-            copied: 0,
-            unchanged: 0,
-            deleted: 0,
-            bytes: 0,
-            links_skipped: 0,
-            failed: Vec::new(),
+            stats: local::Stats::default(),
             reason: None,
             duration_ms: 0,
             exit: Exit::Ok,
@@ -231,10 +223,10 @@ impl Report {
     pub fn summary(&self) -> String {
         let counts = format!(
             "{} copied ({}), {} unchanged, {} deleted",
-            self.copied,
-            human_bytes(self.bytes),
-            self.unchanged,
-            self.deleted
+            self.stats.copied,
+            human_bytes(self.stats.bytes),
+            self.stats.unchanged,
+            self.stats.deleted
         );
         let detail = match self.outcome {
             Outcome::Copied | Outcome::Unchanged => format!("{counts} in {} ms", self.duration_ms),
@@ -244,7 +236,7 @@ impl Report {
             Outcome::Failed => format!(
                 "failed: {}{}",
                 self.reason.as_deref().unwrap_or(""),
-                if self.copied > 0 {
+                if self.stats.copied > 0 {
                     format!(" ({counts})")
                 } else {
                     String::new()
@@ -383,26 +375,30 @@ fn run(request: &Request, options: &Options) -> Report {
             return report.fail(exit, &err);
         }
     };
-    report.copied = stats.copied;
-    report.unchanged = stats.unchanged;
-    report.deleted = stats.deleted;
-    report.bytes = stats.bytes;
-    report.links_skipped = stats.links_skipped;
-    report.failed = listing
+    let unreadable = listing
         .unreadable
         .iter()
-        .map(|(path, why)| format!("{}: cannot read: {why}", String::from_utf8_lossy(path)))
-        .chain(stats.failed)
-        .collect();
-    if !report.failed.is_empty() {
+        .map(|(path, why)| format!("{}: cannot read: {why}", String::from_utf8_lossy(path)));
+    report.stats = local::Stats {
+        failed: unreadable.chain(stats.failed).collect(),
+        ..stats
+    };
+    if !report.stats.failed.is_empty() {
         report.reason = Some(format!(
             "{} path(s) could not be copied, the rest was: {}",
-            report.failed.len(),
-            report.failed.iter().take(3).cloned().collect::<Vec<_>>().join("; ")
+            report.stats.failed.len(),
+            report
+                .stats
+                .failed
+                .iter()
+                .take(3)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; ")
         ));
         return report.end(Outcome::Failed, Exit::Io);
     }
-    let outcome = match (options.dry_run, report.copied + report.deleted) {
+    let outcome = match (options.dry_run, report.stats.copied + report.stats.deleted) {
         (true, _) => Outcome::WouldCopy,
         (false, 0) => Outcome::Unchanged,
         (false, _) => Outcome::Copied,
@@ -428,10 +424,10 @@ fn record(
         outcome: report.outcome,
         exit_code: report.exit_code,
         commit: report.commit.clone(),
-        copied: report.copied,
-        unchanged: report.unchanged,
-        deleted: report.deleted,
-        bytes: report.bytes,
+        copied: report.stats.copied,
+        unchanged: report.stats.unchanged,
+        deleted: report.stats.deleted,
+        bytes: report.stats.bytes,
         started_at,
         finished_at,
         duration_ms: report.duration_ms,

@@ -189,7 +189,7 @@ fn dead_runs_locks(repo: &gix::Repository, mut file: File, note: &Path) -> Optio
 
 /// The resources gix locks to edit refs `names`: each ref, and `packed-refs` when the repo has
 /// one, which gix then locks to check expected values (every fresh clone has one).
-pub(crate) fn ref_resources<'a>(repo: &gix::Repository, names: &[&'a str]) -> Vec<&'a str> {
+fn ref_resources<'a>(repo: &gix::Repository, names: &[&'a str]) -> Vec<&'a str> {
     let mut resources = names.to_vec();
     if repo.common_dir().join("packed-refs").is_file() {
         resources.push("packed-refs");
@@ -253,7 +253,7 @@ pub(crate) fn existing(repo: &gix::Repository, resources: &[&str]) -> Vec<PathBu
 /// `<file>.lock` for a resource of `repo`: `index` and `HEAD` in the worktree's git dir,
 /// `packed-refs` and `refs/...` in the common dir. `None` for anything else, so a note can only
 /// ever name lock files of the repo's own.
-pub(crate) fn lock_file(repo: &gix::Repository, resource: &str) -> Option<PathBuf> {
+fn lock_file(repo: &gix::Repository, resource: &str) -> Option<PathBuf> {
     let dir = match resource {
         "index" | "HEAD" => repo.git_dir(),
         "packed-refs" => repo.common_dir(),

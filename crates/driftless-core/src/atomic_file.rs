@@ -24,9 +24,10 @@ pub fn write(path: &Path, contents: &[u8], durability: Durability) -> std::io::R
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+    // A random name, created exclusively: a link planted where a predictable temp name would go
+    // cannot turn this write into one through it (the directory may be a checkout's `.git`).
+    let (mut file, tmp) = crate::safe_fs::create_temp_beside(path, &format!("{name}.tmp"), 0o644)?;
     let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
         file.write_all(contents)?;
         if durability == Durability::Fsync {
             file.sync_all()?;

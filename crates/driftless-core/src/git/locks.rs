@@ -13,7 +13,7 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -103,7 +103,13 @@ const NOTE_WAIT: Duration = Duration::from_secs(2);
 fn lock_note(path: &Path) -> std::io::Result<Option<File>> {
     let deadline = std::time::Instant::now() + NOTE_WAIT;
     loop {
-        let file = File::options().create(true).truncate(false).write(true).open(path)?;
+        // Never through a link planted at the note's name.
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(path)?;
         match file.try_lock() {
             Ok(()) if is_at(&file, path) => return Ok(Some(file)),
             Ok(()) => continue,

@@ -1,0 +1,136 @@
+//! File access for paths someone else may control: a checkout's worktree, its `.git`.
+//!
+//! Root meets hostile files here. So a file is opened without following a symlink and without
+//! blocking (a FIFO would hang the run with its lock held), then checked by type on the open
+//! handle, so a swap between a `stat` and the `open` cannot slip a special file or a link in.
+//! New files are created exclusively (`O_EXCL` never follows a link) under names nobody can
+//! guess in advance. Readers stream; nothing is read whole into memory.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+/// What a non-regular, non-directory, non-symlink file is, for messages ("a FIFO").
+pub fn special_kind(file_type: std::fs::FileType) -> Option<&'static str> {
+    if file_type.is_fifo() {
+        Some("a FIFO")
+    } else if file_type.is_socket() {
+        Some("a socket")
+    } else if file_type.is_block_device() {
+        Some("a block device")
+    } else if file_type.is_char_device() {
+        Some("a character device")
+    } else {
+        None
+    }
+}
+
+/// The error for a path that is not the regular file it should be.
+fn not_regular(path: &Path, what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{} is {what}, not a regular file", path.display()),
+    )
+}
+
+/// Open the regular file at `path` for reading: a symlink, FIFO, socket or device at `path`
+/// (checked on the opened handle) is an error, and opening never blocks.
+pub fn open_regular(path: &Path) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
+        .open(path)
+        .map_err(|err| {
+            if err.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+                not_regular(path, "a symlink")
+            } else {
+                err
+            }
+        })?;
+    let file_type = file.metadata()?.file_type();
+    if !file_type.is_file() {
+        let what = special_kind(file_type).unwrap_or(if file_type.is_dir() {
+            "a directory"
+        } else {
+            "not a file"
+        });
+        return Err(not_regular(path, what));
+    }
+    Ok(file)
+}
+
+/// Create a new file beside `dest` under an unpredictable name (`.<prefix>-<random>`), never
+/// following a link and never reusing what stands there. Returns the handle and the name.
+pub fn create_temp_beside(dest: &Path, prefix: &str, mode: u32) -> io::Result<(File, PathBuf)> {
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    loop {
+        let path = dir.join(format!(".{prefix}-{:016x}", random()));
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .mode(mode)
+            .open(&path)
+        {
+            Ok(file) => return Ok((file, path)),
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+/// 64 random bits from the kernel, for names that must not be guessed.
+pub fn random() -> u64 {
+    let mut bytes = [0u8; 8];
+    // getrandom(2) cannot fail for 8 bytes once the pool is initialised; should it, the
+    // clock still makes the name unlikely to be guessed and `O_EXCL` keeps it safe.
+    if rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::empty()).is_err() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        bytes = (now ^ u64::from(std::process::id()).rotate_left(32)).to_le_bytes();
+    }
+    u64::from_le_bytes(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fifo_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fifo = dir.path().join("pipe");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o644),
+            0,
+        )
+        .expect("mkfifo");
+        let err = open_regular(&fifo).expect_err("a FIFO is no regular file");
+        assert!(err.to_string().contains("a FIFO"), "{err}");
+    }
+
+    #[test]
+    fn a_symlink_is_refused_and_not_followed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("target"), "secret").expect("write");
+        std::os::unix::fs::symlink("target", dir.path().join("link")).expect("symlink");
+        let err = open_regular(&dir.path().join("link")).expect_err("a link is no regular file");
+        assert!(err.to_string().contains("a symlink"), "{err}");
+        assert!(open_regular(&dir.path().join("target")).is_ok());
+    }
+
+    #[test]
+    fn temp_names_differ_and_never_follow_a_planted_link() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dest = dir.path().join("file");
+        let (_, one) = create_temp_beside(&dest, "t", 0o600).expect("first");
+        let (_, two) = create_temp_beside(&dest, "t", 0o600).expect("second");
+        assert_ne!(one, two);
+        assert!(one.file_name().is_some_and(|n| n.to_string_lossy().starts_with(".t-")));
+    }
+}

@@ -18,6 +18,8 @@ pub enum Entry {
     Symlink(PathBuf),
     /// A directory.
     Dir,
+    /// A FIFO, socket or device: recorded by type, never opened (a FIFO would block the test).
+    Special(&'static str),
 }
 
 impl Entry {
@@ -32,6 +34,7 @@ impl Entry {
             }
             Entry::Symlink(target) => format!("symlink -> {}", target.display()),
             Entry::Dir => "directory".to_owned(),
+            Entry::Special(kind) => (*kind).to_owned(),
         }
     }
 }
@@ -44,6 +47,16 @@ pub fn worktree(dir: &Path) -> BTreeMap<String, Entry> {
             Entry::Symlink(std::fs::read_link(path).expect("read symlink"))
         } else if meta.is_dir() {
             Entry::Dir
+        } else if !meta.is_file() {
+            use std::os::unix::fs::FileTypeExt;
+            let t = meta.file_type();
+            Entry::Special(if t.is_fifo() {
+                "FIFO"
+            } else if t.is_socket() {
+                "socket"
+            } else {
+                "device"
+            })
         } else {
             Entry::File {
                 bytes: std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display())),
@@ -400,6 +413,56 @@ impl RepoSnapshot {
             "{} changed:\n  {}",
             checkout.display(),
             problems.join("\n  ")
+        );
+    }
+}
+
+/// A copy of a checkout as it is now (its config, index and index flags included) for git itself
+/// to move: the oracle for what `git pull --ff-only` writes on this host with this config, where
+/// a fresh clone would not have the checkout's settings.
+pub struct Twin {
+    /// The copy's worktree.
+    pub path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Twin {
+    /// Copy `checkout` with `cp -a`.
+    pub fn of(checkout: &Path) -> Twin {
+        let dir = crate::env::temp_dir("driftless-twin.");
+        let path = dir.path().join("twin");
+        let status = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(checkout)
+            .arg(&path)
+            .status()
+            .expect("run cp -a");
+        assert!(status.success(), "cp -a {}", checkout.display());
+        Twin { path, _dir: dir }
+    }
+
+    /// `git pull --ff-only` in the copy.
+    pub fn pull(&self) {
+        git(&self.path, &["pull", "-q", "--ff-only"]);
+    }
+
+    /// `checkout` holds what git wrote in the twin: the same HEAD, worktree bytes and modes,
+    /// index entries with their flags (`git ls-files -s -v`), and the same `git status`.
+    pub fn assert_same(&self, checkout: &Path) {
+        let head = |dir: &Path| git(dir, &["rev-parse", "HEAD"]);
+        assert_eq!(head(checkout), head(&self.path), "HEAD differs from git's");
+        assert_same_worktree(&worktree(checkout), &worktree(&self.path), "worktree vs git pull's");
+        let index = |dir: &Path| git(dir, &["ls-files", "-s", "-v"]);
+        let (have, want) = (index(checkout), index(&self.path));
+        assert!(
+            have == want,
+            "index differs from git pull's:\n--- have\n{have}\n--- want\n{want}"
+        );
+        let status = |dir: &Path| git(dir, &["status", "--porcelain", "--untracked-files=all"]);
+        assert_eq!(
+            status(checkout),
+            status(&self.path),
+            "git status differs from git pull's"
         );
     }
 }

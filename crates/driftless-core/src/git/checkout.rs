@@ -119,6 +119,19 @@ impl Checkout {
     /// deletions, type changes and conflicts. Untracked files are not counted.
     pub fn modified_paths(&self) -> Result<Vec<BString>, Error> {
         let mut paths = Vec::new();
+        // `git add -N` entries are plans, not changes: git's merge keeps them, and so do we.
+        let intent_to_add: std::collections::HashSet<BString> = self
+            .repo
+            .open_index()
+            .map(|index| {
+                index
+                    .entries()
+                    .iter()
+                    .filter(|e| e.flags.contains(gix::index::entry::Flags::INTENT_TO_ADD))
+                    .map(|e| e.path(&index).to_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
         let iter = self
             .repo
             .status(gix::progress::Discard)
@@ -143,13 +156,55 @@ impl Checkout {
                 gix::status::Item::IndexWorktree(gix::status::index_worktree::Item::DirectoryContents { .. }) => false,
                 _ => true,
             };
-            if counts {
+            if counts && !intent_to_add.contains(item.location()) {
                 paths.push(item.location().to_owned());
             }
         }
+        paths.extend(self.hidden_edits()?);
         paths.sort();
         paths.dedup();
         Ok(paths)
+    }
+
+    /// Tracked files whose local edits `git status` does not show: entries marked
+    /// `--assume-unchanged` or `--skip-worktree` whose file is present and differs from the
+    /// index (compared through git's filters). An update would overwrite them unseen, so they
+    /// count as modified: refused, or preserved by `--force`. Entries a sparse checkout keeps
+    /// out of the worktree are absent and count for nothing.
+    pub fn hidden_edits(&self) -> Result<Vec<BString>, Error> {
+        use gix::index::entry::Flags;
+        let Ok(index) = self.repo.open_index() else {
+            return Ok(Vec::new());
+        };
+        let hidden: Vec<(BString, super::fast_forward::Side)> = index
+            .entries()
+            .iter()
+            .filter(|e| e.flags.intersects(Flags::ASSUME_VALID | Flags::SKIP_WORKTREE))
+            .map(|e| {
+                (
+                    e.path(&index).to_owned(),
+                    super::fast_forward::Side { id: e.id, mode: e.mode },
+                )
+            })
+            .collect();
+        if hidden.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut filters = super::filters::Filters::new(&self.repo, index).map_err(|err| Error::Read {
+            path: self.workdir.clone(),
+            source: gix::Error::from_error(err),
+        })?;
+        let mut edited = Vec::new();
+        for (path, side) in hidden {
+            let abs = self.worktree_path(path.as_bstr());
+            match super::fast_forward::worktree_side(&mut filters, path.as_bstr(), &abs) {
+                Ok(None) => {}
+                Ok(Some(found)) if found == side => {}
+                // Different content, or something that is no file git could hold (a FIFO).
+                _ => edited.push(path),
+            }
+        }
+        Ok(edited)
     }
 
     /// Untracked paths (directories collapsed, ignored files left out), as `git status` shows them.

@@ -11,6 +11,11 @@
 //!    name and renames it into place, writes the index, moves the branch with a compare-and-swap
 //!    on its old value (plus reflog), and removes the journal.
 //!
+//! Files are written as `git checkout` writes them, through gix's filter pipeline
+//! ([`super::filters`]), and compared the way `git status` compares them. A sparse checkout
+//! keeps its cone ([`super::sparse`]): paths outside it get the skip-worktree bit and are not
+//! written; assume-unchanged and intent-to-add entries survive an update.
+//!
 //! A run killed half-way leaves the journal behind; the next run sees it and resumes: every
 //! changed path is either still the old version or already the new one (temp-and-rename makes
 //! that so), which [`Plan::verify_resumable`] checks before finishing the job.
@@ -25,6 +30,7 @@ use gix::index::entry::Mode;
 
 use super::ObjectId;
 use super::checkout::Checkout;
+use super::filters::Filters;
 
 /// One side of a change: a blob (or link target, or submodule commit) and its mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +42,7 @@ pub struct Side {
 }
 
 /// What happens to one path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeKind {
     /// The path is new.
@@ -80,6 +86,8 @@ pub struct Plan {
     /// Changed paths, sorted.
     pub changes: Vec<Change>,
     new_index: gix::index::File,
+    /// Paths the new index marks skip-worktree (outside a sparse cone): never written.
+    skipped: HashSet<BString>,
 }
 
 /// Why planning or applying failed.
@@ -101,6 +109,8 @@ pub enum Error {
     Locks(#[from] super::locks::Error),
     #[error("cannot record progress in {path}", path = path.display())]
     Journal { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Filters(#[from] super::filters::Error),
 }
 
 impl Error {
@@ -108,6 +118,7 @@ impl Error {
     pub fn is_io(&self) -> bool {
         match self {
             Error::Write { .. } | Error::Index { .. } | Error::Journal { .. } => true,
+            Error::Filters(err) => matches!(err, super::filters::Error::Io { .. }),
             Error::Locks(err) => !err.is_held(),
             Error::Object { .. } | Error::RefMoved { .. } => false,
         }
@@ -120,7 +131,7 @@ impl Plan {
     pub fn new(checkout: &Checkout, old: ObjectId, new: ObjectId, extra: &[BString]) -> Result<Plan, Error> {
         let repo = &checkout.repo;
         let old_index = index_of_commit(repo, old)?;
-        let new_index = index_of_commit(repo, new)?;
+        let mut new_index = index_of_commit(repo, new)?;
         let old_entries = entries(&old_index);
         let new_entries = entries(&new_index);
 
@@ -197,13 +208,45 @@ impl Plan {
             });
         }
         changes.sort_by(|a, b| a.path.cmp(&b.path));
+        let trees: HashSet<BString> = old_map.keys().chain(new_map.keys()).map(|p| (*p).to_owned()).collect();
         drop((old_map, new_map));
+        let skipped = carry_index_state(repo, &mut new_index, &trees);
         Ok(Plan {
             old,
             new,
             changes,
             new_index,
+            skipped,
         })
+    }
+
+    /// The filters for writing this plan's files (attributes of the new tree first).
+    fn filters<'repo>(&self, checkout: &'repo Checkout) -> Result<super::filters::Filters<'repo>, Error> {
+        Ok(super::filters::Filters::new(&checkout.repo, self.new_index.clone())?)
+    }
+
+    /// The changes that write a file or link into the worktree (not those outside a sparse cone).
+    fn written(&self) -> impl Iterator<Item = (&Change, Side)> {
+        self.changes
+            .iter()
+            .filter(|c| !self.skipped.contains(&c.path))
+            .filter_map(|c| c.new.map(|new| (c, new)))
+    }
+
+    /// Filter drivers the files to write need and this host cannot run (git-lfs not installed):
+    /// the update is refused rather than deploying the stored blobs (pointer files) as content.
+    pub fn missing_drivers(&self, checkout: &Checkout) -> Result<Vec<super::filters::MissingDriver>, Error> {
+        let mut filters = self.filters(checkout)?;
+        let mut missing: Vec<super::filters::MissingDriver> = Vec::new();
+        for (change, new) in self.written() {
+            if is_file(new.mode)
+                && let Some(driver) = filters.missing_driver(change.path.as_bstr())
+                && !missing.iter().any(|m| m.name == driver.name)
+            {
+                missing.push(driver);
+            }
+        }
+        Ok(missing)
     }
 
     /// Untracked or ignored files and directories that writing this plan would overwrite or
@@ -222,8 +265,8 @@ impl Plan {
             .map(|c| c.path.as_bstr())
             .collect();
         let mut found = Vec::new();
-        for change in self.changes.iter().filter(|c| c.new.is_some()) {
-            let Some(new) = change.new else { continue };
+        let mut filters = self.filters(checkout).ok();
+        for (change, new) in self.written() {
             // A directory on the way to the path must be a real directory, never a file or a
             // symlink (writing through a symlink could land outside the checkout).
             let mut blocked = false;
@@ -249,6 +292,10 @@ impl Plan {
             let abs = checkout.worktree_path(change.path.as_bstr());
             match std::fs::symlink_metadata(&abs) {
                 Err(_) => {}
+                Ok(meta) if crate::safe_fs::special_kind(meta.file_type()).is_some() => found.push(Obstacle {
+                    path: change.path.clone(),
+                    what: "a FIFO, socket or device file where it puts a file",
+                }),
                 Ok(meta) if meta.is_dir() => {
                     if new.mode == Mode::COMMIT {
                         continue;
@@ -263,7 +310,10 @@ impl Plan {
                     }
                 }
                 Ok(_) => {
-                    if worktree_side(&checkout.repo, &abs).ok().flatten() != Some(new) {
+                    let side = filters
+                        .as_mut()
+                        .and_then(|f| worktree_side(f, change.path.as_bstr(), &abs).ok().flatten());
+                    if side != Some(new) {
                         found.push(Obstacle {
                             path: change.path.clone(),
                             what: "untracked or ignored files it would overwrite",
@@ -279,9 +329,12 @@ impl Plan {
     /// finishing the job loses nothing. Returns the paths that hold something else.
     pub fn verify_resumable(&self, checkout: &Checkout) -> Vec<BString> {
         let mut foreign = Vec::new();
-        for change in &self.changes {
+        let Ok(mut filters) = self.filters(checkout) else {
+            return self.changes.iter().map(|c| c.path.clone()).collect();
+        };
+        for change in self.changes.iter().filter(|c| !self.skipped.contains(&c.path)) {
             let abs = checkout.worktree_path(change.path.as_bstr());
-            let state = match worktree_side(&checkout.repo, &abs) {
+            let state = match worktree_side(&mut filters, change.path.as_bstr(), &abs) {
                 Ok(state) => state,
                 Err(_) => {
                     foreign.push(change.path.clone());
@@ -337,6 +390,7 @@ pub fn apply(checkout: &Checkout, plan: &Plan, update: RefUpdate<'_>, reflog: &s
     .write(&journal)?;
 
     let mut applied = Applied::default();
+    let mut filters = plan.filters(checkout)?;
     let write_err = |path: &Path| {
         let path = path.to_owned();
         move |source| Error::Write { path, source }
@@ -367,10 +421,10 @@ pub fn apply(checkout: &Checkout, plan: &Plan, update: RefUpdate<'_>, reflog: &s
     }
 
     // Then every added or changed path, each through a temp file renamed into place.
-    for change in plan.changes.iter().filter(|c| c.new.is_some()) {
-        let Some(new) = change.new else { continue };
+    for (change, new) in plan.written() {
         let abs = checkout.worktree_path(change.path.as_bstr());
-        if already_holds(repo, &abs, new) {
+        remove_stale_temps(&abs);
+        if already_holds(&mut filters, change.path.as_bstr(), &abs, new) {
             continue; // Already there: a resumed run, or an identical untracked file.
         }
         if change.kind == ChangeKind::Mode && set_executable(&abs, new.mode == Mode::FILE_EXECUTABLE).is_ok() {
@@ -380,7 +434,7 @@ pub fn apply(checkout: &Checkout, plan: &Plan, update: RefUpdate<'_>, reflog: &s
         if let Some(parent) = abs.parent() {
             std::fs::create_dir_all(parent).map_err(write_err(parent))?;
         }
-        write_entry(repo, &abs, new)?;
+        write_entry(repo, &mut filters, change.path.as_bstr(), &abs, new)?;
         applied.written += 1;
     }
 
@@ -499,7 +553,12 @@ fn append_head_reflog(checkout: &Checkout, plan: &Plan, sig: &gix::actor::Signat
         "{} {} {} <{}> {}\t{}\n",
         plan.old, plan.new, sig.name, sig.email, sig.time, message
     );
-    if let Ok(mut file) = std::fs::OpenOptions::new().append(true).open(&path) {
+    // Appended only to the reflog file itself, never through a link planted in its place.
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .append(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(&path)
+    {
         let _ = file.write_all(line.as_bytes());
     }
 }
@@ -556,6 +615,54 @@ impl Journal {
     }
 }
 
+/// Carry the checkout's own index state into `new_index` (the new tree's), as
+/// `git merge --ff-only` does: a sparse checkout's skip-worktree bits (from its rules, so new
+/// paths outside the cone stay out), `git update-index --skip-worktree` and `--assume-unchanged`
+/// on entries the update leaves alone, and `git add -N` (intent-to-add) entries that neither
+/// tree has. Returns the paths that are skip-worktree in the new index.
+fn carry_index_state(
+    repo: &gix::Repository,
+    new_index: &mut gix::index::File,
+    trees: &HashSet<BString>,
+) -> HashSet<BString> {
+    use gix::index::entry::Flags;
+    let on_disk = repo.open_index().ok();
+    let sparse = super::sparse::Sparse::of(repo);
+    let mut skipped = HashSet::new();
+    let (entries, paths) = new_index.entries_mut_and_pathbacking();
+    for entry in entries.iter_mut() {
+        let path = entry.path_in(paths);
+        let before = on_disk.as_ref().and_then(|index| index.entry_by_path(path));
+        let unchanged = before.is_some_and(|b| b.id == entry.id && b.mode == entry.mode);
+        let skip = match &sparse {
+            Some(sparse) => !sparse.includes(path),
+            None => unchanged && before.is_some_and(|b| b.flags.contains(Flags::SKIP_WORKTREE)),
+        };
+        if skip {
+            // EXTENDED makes gix write the extended flags word (index v3), where the bit lives.
+            entry.flags.insert(Flags::SKIP_WORKTREE | Flags::EXTENDED);
+            skipped.insert(path.to_owned());
+        }
+        if unchanged && before.is_some_and(|b| b.flags.contains(Flags::ASSUME_VALID)) {
+            entry.flags.insert(Flags::ASSUME_VALID);
+        }
+    }
+    if let Some(on_disk) = &on_disk {
+        let mut added = false;
+        for entry in on_disk.entries() {
+            let path = entry.path(on_disk);
+            if entry.flags.contains(Flags::INTENT_TO_ADD) && !trees.contains(path) {
+                new_index.dangerously_push_entry(entry.stat, entry.id, entry.flags, entry.mode, path);
+                added = true;
+            }
+        }
+        if added {
+            new_index.sort_entries();
+        }
+    }
+    skipped
+}
+
 fn index_of_commit(repo: &gix::Repository, id: ObjectId) -> Result<gix::index::File, Error> {
     let object = |source| Error::Object { id, source };
     let tree = repo.find_commit(id).map_err(object)?.tree_id().map_err(object)?;
@@ -574,9 +681,11 @@ fn is_file(mode: Mode) -> bool {
     mode == Mode::FILE || mode == Mode::FILE_EXECUTABLE
 }
 
-/// What is at `path` in the worktree, as a [`Side`]: a blob id and mode for files and links,
-/// `Mode::DIR` for a directory, `None` when nothing is there.
-pub fn worktree_side(repo: &gix::Repository, path: &Path) -> std::io::Result<Option<Side>> {
+/// What is at `path` (repo-relative `rela`) in the worktree, as a [`Side`]: the blob id git
+/// would store for a file (cleaned by `filters`, as `git status` compares) or a link, and its
+/// mode; `Mode::DIR` for a directory; `None` when nothing is there. A FIFO, socket or device is
+/// an error, found by type without opening it.
+pub fn worktree_side(filters: &mut Filters<'_>, rela: &BStr, path: &Path) -> std::io::Result<Option<Side>> {
     let meta = match std::fs::symlink_metadata(path) {
         Ok(meta) => meta,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound || err.raw_os_error() == Some(20) => {
@@ -584,24 +693,30 @@ pub fn worktree_side(repo: &gix::Repository, path: &Path) -> std::io::Result<Opt
         }
         Err(err) => return Err(err),
     };
-    let hash = |data: &[u8]| {
-        gix::objs::compute_hash(repo.object_hash(), gix::object::Kind::Blob, data).map_err(std::io::Error::other)
-    };
+    let object_hash = filters.object_hash();
     if meta.is_dir() {
         return Ok(Some(Side {
-            id: ObjectId::null(repo.object_hash()),
+            id: ObjectId::null(object_hash),
             mode: Mode::DIR,
         }));
     }
     if meta.file_type().is_symlink() {
         let target = std::fs::read_link(path)?;
-        let id = hash(super::checkout::path_to_bytes(&target))?;
+        let id = gix::objs::compute_hash(
+            object_hash,
+            gix::object::Kind::Blob,
+            super::checkout::path_to_bytes(&target),
+        )
+        .map_err(std::io::Error::other)?;
         return Ok(Some(Side {
             id,
             mode: Mode::SYMLINK,
         }));
     }
-    let id = hash(&std::fs::read(path)?)?;
+    // Refuses a FIFO or device by type, and a file swapped for one since the stat above.
+    let file = crate::safe_fs::open_regular(path)?;
+    let len = file.metadata()?.len();
+    let id = filters.blob_id(rela, file, len).map_err(std::io::Error::other)?;
     let mode = if meta.permissions().mode() & 0o100 != 0 {
         Mode::FILE_EXECUTABLE
     } else {
@@ -610,30 +725,37 @@ pub fn worktree_side(repo: &gix::Repository, path: &Path) -> std::io::Result<Opt
     Ok(Some(Side { id, mode }))
 }
 
-/// Whether the worktree already holds `side` at `path`. A file of another size cannot, so a
-/// plain fast-forward does not read and hash every file it is about to overwrite.
-fn already_holds(repo: &gix::Repository, path: &Path, side: Side) -> bool {
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
-        return false;
-    };
-    if is_file(side.mode) && (!meta.is_file() || repo.find_header(side.id).map(|h| h.size()).ok() != Some(meta.len())) {
-        return false;
+/// Whether the worktree already holds `side` at `path`: a resumed run, or an identical
+/// untracked file.
+fn already_holds(filters: &mut Filters<'_>, rela: &BStr, path: &Path, side: Side) -> bool {
+    worktree_side(filters, rela, path).ok().flatten() == Some(side)
+}
+
+/// The prefix of the temp names files are written under before the rename.
+const TEMP_PREFIX: &str = "driftless-tmp";
+
+/// Remove what a killed run left beside `dest` while writing it (`.driftless-tmp-*`): temp
+/// names are random, so the names are found by listing. Unlinking never follows a link.
+fn remove_stale_temps(dest: &Path) {
+    let Some(dir) = dest.parent() else { return };
+    let Ok(read) = std::fs::read_dir(dir) else { return };
+    let prefix = format!(".{TEMP_PREFIX}-");
+    for entry in read.flatten() {
+        if entry.file_name().as_encoded_bytes().starts_with(prefix.as_bytes())
+            && entry.file_type().is_ok_and(|t| !t.is_dir())
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
-    worktree_side(repo, path).ok().flatten() == Some(side)
 }
 
-/// The temp name a path is written under before the rename; fixed per path, so a resumed run
-/// finds and replaces what a killed run left.
-fn temp_path(dest: &Path) -> PathBuf {
-    let name = dest.file_name().map(|n| n.as_encoded_bytes()).unwrap_or_default();
-    // FNV-1a keeps the temp name short whatever the length of the real one.
-    let hash = name.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
-    });
-    dest.with_file_name(format!(".driftless-tmp-{hash:016x}"))
-}
-
-fn write_entry(repo: &gix::Repository, dest: &Path, side: Side) -> Result<(), Error> {
+fn write_entry(
+    repo: &gix::Repository,
+    filters: &mut Filters<'_>,
+    rela: &BStr,
+    dest: &Path,
+    side: Side,
+) -> Result<(), Error> {
     let write_err = |source| Error::Write {
         path: dest.to_owned(),
         source,
@@ -645,38 +767,51 @@ fn write_entry(repo: &gix::Repository, dest: &Path, side: Side) -> Result<(), Er
     let object = repo
         .find_object(side.id)
         .map_err(|source| Error::Object { id: side.id, source })?;
-    let tmp = temp_path(dest);
-    let _ = std::fs::remove_file(&tmp);
+    let mut tmp = None;
     let result = (|| {
         if side.mode == Mode::SYMLINK {
-            std::os::unix::fs::symlink(super::checkout::path_from_bytes(&object.data), &tmp)?;
+            let link = loop {
+                let candidate = dest.with_file_name(format!(".{TEMP_PREFIX}-{:016x}", crate::safe_fs::random()));
+                match std::os::unix::fs::symlink(super::checkout::path_from_bytes(&object.data), &candidate) {
+                    Ok(()) => break candidate,
+                    Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                    Err(err) => {
+                        return Err(Error::Write {
+                            path: dest.to_owned(),
+                            source: err,
+                        });
+                    }
+                }
+            };
+            tmp = Some(link);
         } else {
             let mode = if side.mode == Mode::FILE_EXECUTABLE {
                 0o777
             } else {
                 0o666
             };
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(mode)
-                .open(&tmp)?;
-            file.write_all(&object.data)?;
+            let (file, path) = crate::safe_fs::create_temp_beside(dest, TEMP_PREFIX, mode).map_err(write_err)?;
+            tmp = Some(path);
+            let mut out = std::io::BufWriter::new(file);
+            filters.to_worktree(rela, side.id, &object.data, &mut out)?;
+            out.into_inner().map_err(|err| write_err(err.into_error()))?;
         }
+        let tmp = tmp.as_deref().unwrap_or(dest);
         if std::fs::symlink_metadata(dest).is_ok_and(|m| m.is_dir()) {
             // A directory whose tracked files were all deleted, now replaced by a file.
-            std::fs::remove_dir(dest)?;
+            std::fs::remove_dir(dest).map_err(write_err)?;
         }
-        std::fs::rename(&tmp, dest)
+        std::fs::rename(tmp, dest).map_err(write_err)
     })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    if result.is_err()
+        && let Some(tmp) = &tmp
+    {
+        let _ = std::fs::remove_file(tmp);
     }
-    result.map_err(write_err)
+    result
 }
 
 fn remove_path(path: &Path) -> std::io::Result<()> {
-    let _ = std::fs::remove_file(temp_path(path));
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.is_dir() => Ok(()), // Already replaced by a directory, or a submodule.
         Ok(_) => std::fs::remove_file(path),

@@ -5,16 +5,20 @@
 //! - [`history`]: how the local and remote tips relate (behind, ahead, diverged).
 //! - [`http`]: a keep-alive HTTP/1.1 client for plain `http://` remotes.
 //! - [`fast_forward`]: move a clean checkout forward, writing only the paths that changed.
+//! - [`filters`]: blobs to worktree files and back, as git converts them (attributes, eol, drivers).
+//! - [`sparse`]: which paths a sparse checkout keeps out of the worktree.
 //! - [`locks`]: the lock files a run takes in `.git`, and taking back those a killed run left.
 //! - [`preserve`]: save local commits and uncommitted work before `--force` takes the remote state.
 
 pub mod checkout;
 pub mod fast_forward;
 pub mod fetch;
+pub mod filters;
 pub mod history;
 pub mod http;
 pub mod locks;
 pub mod preserve;
+pub mod sparse;
 
 pub use gix::ObjectId;
 
@@ -33,6 +37,22 @@ pub fn shell_quote(text: &str) -> String {
     } else {
         format!("'{}'", text.replace('\'', "'\\''"))
     }
+}
+
+/// Why `branch` cannot be a branch name, by git's ref-name rules (`git check-ref-format
+/// --branch`): `None` when it can. Checked before any fetch, so a name like `a:b` or `x..y`
+/// never reaches a refspec.
+pub fn branch_name_error(branch: &str) -> Option<String> {
+    if branch.starts_with('-') {
+        return Some("a branch name cannot start with `-`".to_owned());
+    }
+    if branch == "HEAD" {
+        return Some("`HEAD` is not a branch".to_owned());
+    }
+    let full = format!("refs/heads/{branch}");
+    gix::validate::reference::branch_name(full.as_str().into())
+        .err()
+        .map(|err| err.to_string().replace("Reference name", "a branch name"))
 }
 
 /// The identity driftless writes reflogs and preserved commits as, when git has none configured.

@@ -62,7 +62,13 @@ pub fn preserve(checkout: &Checkout, work: &Work<'_>, keep_if_reachable: ObjectI
     let has_other_tip = work
         .also
         .is_some_and(|tip| !super::history::is_ancestor(repo, tip, keep_if_reachable));
-    if work.modified.is_empty() && work.in_the_way.is_empty() && !has_local_commits && !has_other_tip {
+    let operation = operation_state(checkout).map_err(err)?;
+    if work.modified.is_empty()
+        && work.in_the_way.is_empty()
+        && !has_local_commits
+        && !has_other_tip
+        && operation.is_none()
+    {
         return Ok(None);
     }
 
@@ -76,6 +82,12 @@ pub fn preserve(checkout: &Checkout, work: &Work<'_>, keep_if_reachable: ObjectI
     let mut parents = vec![work.head];
     if let Some(other) = work.also.filter(|_| has_other_tip) {
         parents.push(other);
+    }
+    if let Some(tree) = operation {
+        // A commit of its own, as the last parent: `git show REF^N:rebase-apply/0002` gives the
+        // patches a stopped `git am` had not applied yet.
+        let state = write_commit(repo, sig, OPERATION_MESSAGE, tree, &[]).map_err(err)?;
+        parents.push(state);
     }
 
     // The staged state, when it differs from HEAD.
@@ -131,15 +143,16 @@ pub fn preserve(checkout: &Checkout, work: &Work<'_>, keep_if_reachable: ObjectI
         } else {
             use std::os::unix::fs::PermissionsExt;
             let exec = meta.permissions().mode() & 0o100 != 0;
-            let data = std::fs::read(&abs).map_err(|e| err(gix::Error::from_error(e)))?;
-            (
-                if exec {
-                    EntryKind::BlobExecutable
-                } else {
-                    EntryKind::Blob
-                },
-                data,
-            )
+            // Streamed, never read whole; a FIFO or device is refused by type, not opened.
+            let file = crate::safe_fs::open_regular(&abs).map_err(|e| err(gix::Error::from_error(e)))?;
+            let blob = repo.write_blob_stream(file).map_err(err)?.detach();
+            let kind = if exec {
+                EntryKind::BlobExecutable
+            } else {
+                EntryKind::Blob
+            };
+            editor.upsert(rela, kind, blob).map_err(err)?;
+            continue;
         };
         let blob = repo.write_blob(&data).map_err(err)?.detach();
         editor.upsert(rela, kind, blob).map_err(err)?;
@@ -166,6 +179,54 @@ pub fn preserve(checkout: &Checkout, work: &Work<'_>, keep_if_reachable: ObjectI
     )
     .map_err(|e| err(gix::Error::from_error(e)))?;
     Ok(Some(Preserved { reference, commit: tip }))
+}
+
+/// The message of the commit that holds a stopped operation's state.
+pub const OPERATION_MESSAGE: &str =
+    "driftless: state of the git operation in progress (.git/rebase-apply, MERGE_HEAD, ...) before --force";
+
+/// What a stopped `git am`, rebase, merge, cherry-pick or revert keeps in `.git`, which
+/// `--force` removes when it aborts the operation.
+pub const OPERATION_STATE: [&str; 9] = [
+    "rebase-apply",
+    "rebase-merge",
+    "sequencer",
+    "MERGE_HEAD",
+    "MERGE_MSG",
+    "MERGE_MODE",
+    "CHERRY_PICK_HEAD",
+    "REVERT_HEAD",
+    "AUTO_MERGE",
+];
+
+/// A tree of the [`OPERATION_STATE`] files present in the git dir (mailbox patches included),
+/// or `None` when no operation left any.
+fn operation_state(checkout: &Checkout) -> Result<Option<ObjectId>, gix::Error> {
+    let repo = &checkout.repo;
+    let git_dir = repo.git_dir();
+    let mut editor = repo.edit_tree(ObjectId::empty_tree(repo.object_hash()))?;
+    let mut found = false;
+    let mut stack: Vec<BString> = OPERATION_STATE.iter().map(|name| BString::from(*name)).collect();
+    while let Some(rela) = stack.pop() {
+        let abs = git_dir.join(super::checkout::path_from_bytes(&rela));
+        let Ok(meta) = std::fs::symlink_metadata(&abs) else {
+            continue;
+        };
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(&abs).map_err(gix::Error::from_error)?.flatten() {
+                let mut child = rela.clone();
+                child.push(b'/');
+                child.extend_from_slice(super::checkout::path_to_bytes(Path::new(&entry.file_name())));
+                stack.push(child);
+            }
+        } else if meta.is_file() {
+            let file = crate::safe_fs::open_regular(&abs).map_err(gix::Error::from_error)?;
+            let blob = repo.write_blob_stream(file)?.detach();
+            editor.upsert(rela.as_bstr(), EntryKind::Blob, blob)?;
+            found = true;
+        }
+    }
+    Ok(if found { Some(editor.write()?.detach()) } else { None })
 }
 
 fn write_commit(
@@ -200,6 +261,40 @@ fn unique_ref_name(repo: &gix::Repository) -> String {
         n += 1;
     }
     name
+}
+
+/// The first thing at or below repo-relative `path` that preserving cannot hold and removing
+/// would destroy: a nested repository (its own `.git` and history), a mount point, or a FIFO,
+/// socket or device. `None` when only files, links and directories are there.
+pub fn unpreservable(checkout: &Checkout, path: &gix::bstr::BStr) -> Option<(BString, &'static str)> {
+    use std::os::unix::fs::MetadataExt;
+    let device = std::fs::symlink_metadata(&checkout.workdir).ok()?.dev();
+    let mut stack = vec![path.to_owned()];
+    while let Some(rela) = stack.pop() {
+        let abs = checkout.worktree_path(rela.as_bstr());
+        let Ok(meta) = std::fs::symlink_metadata(&abs) else {
+            continue;
+        };
+        if let Some(kind) = crate::safe_fs::special_kind(meta.file_type()) {
+            return Some((rela, kind));
+        }
+        if !meta.is_dir() {
+            continue;
+        }
+        if meta.dev() != device {
+            return Some((rela, "a mount point"));
+        }
+        if std::fs::symlink_metadata(abs.join(".git")).is_ok() {
+            return Some((rela, "a nested git repository"));
+        }
+        for entry in std::fs::read_dir(&abs).ok()?.flatten() {
+            let mut child = rela.clone();
+            child.push(b'/');
+            child.extend_from_slice(super::checkout::path_to_bytes(std::path::Path::new(&entry.file_name())));
+            stack.push(child);
+        }
+    }
+    None
 }
 
 /// Repo-relative paths of the files and links at or below `abs`.

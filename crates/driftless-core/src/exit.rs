@@ -6,10 +6,11 @@
 ///
 /// When several repos or parts are handled in one run, the process exits with the
 /// [`worst`](Exit::worst) of their outcomes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Exit {
     /// 0: everything is as it should be (in sync, updated, applied, copied).
+    #[default]
     Ok,
     /// 1: drift-check found drift. No other tool uses it.
     Drift,
@@ -40,6 +41,23 @@ impl Exit {
             Exit::Io => 74,
             Exit::TempFail => 75,
         }
+    }
+
+    /// The outcome whose [`code`](Exit::code) is `code`; an unknown code is a local failure
+    /// (74), never a success.
+    pub fn from_code(code: u8) -> Exit {
+        [
+            Exit::Ok,
+            Exit::Drift,
+            Exit::Usage,
+            Exit::Refused,
+            Exit::ApplyFailed,
+            Exit::Io,
+            Exit::TempFail,
+        ]
+        .into_iter()
+        .find(|exit| exit.code() == code)
+        .unwrap_or(Exit::Io)
     }
 
     /// How bad an outcome is, for picking the process exit code of a multi-repo run.
@@ -103,6 +121,8 @@ mod tests {
         ];
         for (exit, code) in table {
             assert_eq!(exit.code(), code, "{exit:?}");
+            assert_eq!(Exit::from_code(code), exit);
         }
+        assert_eq!(Exit::from_code(134), Exit::Io);
     }
 }

@@ -16,7 +16,7 @@ use crate::lock::{self, Lock};
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/driftless";
 
 /// Which repo a record or lock is about.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum RepoId {
     /// A repo from the config, by its name.
     Named(String),

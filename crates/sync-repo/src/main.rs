@@ -13,6 +13,9 @@ use driftless_core::sync::{self, Options, Outcome, Target};
 use sync_repo::cli::Args;
 
 fn main() -> ExitCode {
+    if let Some(code) = sync::serve_worker() {
+        return code;
+    }
     let args = Args::parse();
     driftless_core::cli::main("sync-repo", &args.common, || run(&args))
 }

@@ -5,8 +5,11 @@ mod all;
 mod concurrency;
 mod config;
 mod dry_run;
+mod fidelity;
 mod force;
+mod in_the_way;
 mod output;
+mod owner;
 mod refuse;
 mod transport;
 mod update;
@@ -69,6 +72,13 @@ impl World {
     pub fn sync(&self, args: &[&str]) -> Run {
         let mut cmd = self.env.sync_repo();
         cmd.args(args).arg(&self.checkout);
+        Run::of(&mut cmd)
+    }
+
+    /// Like [`World::sync`], killed after `limit` (a hang fails the test instead of stalling it).
+    pub fn sync_within(&self, limit: std::time::Duration, args: &[&str]) -> Run {
+        let mut cmd = self.env.sync_repo();
+        cmd.timeout(limit).args(args).arg(&self.checkout);
         Run::of(&mut cmd)
     }
 

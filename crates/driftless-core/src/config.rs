@@ -185,6 +185,24 @@ pub enum Error {
     UnknownRepo { name: String, path: PathBuf, known: String },
 }
 
+/// What makes two checkout paths the same checkout: the directory's device and inode when it
+/// exists, else its normalized text.
+#[derive(Debug, PartialEq, Eq, Hash)]
+enum CheckoutKey {
+    Inode(u64, u64),
+    Text(PathBuf),
+}
+
+impl CheckoutKey {
+    fn of(path: &Path) -> CheckoutKey {
+        use std::os::unix::fs::MetadataExt;
+        match std::fs::metadata(path) {
+            Ok(meta) => CheckoutKey::Inode(meta.dev(), meta.ino()),
+            Err(_) => CheckoutKey::Text(path.components().collect()),
+        }
+    }
+}
+
 impl Config {
     /// Load the config named on the command line or in `DRIFTLESS_CONFIG` (`explicit`), which must
     /// exist, or else the default file, which may be absent: then the config is empty and tools
@@ -252,11 +270,12 @@ impl Config {
                 crate::redact::redact(&notify.url)
             )));
         }
-        let mut checkouts: std::collections::HashMap<PathBuf, &str> = std::collections::HashMap::new();
+        let mut checkouts: std::collections::HashMap<CheckoutKey, &str> = std::collections::HashMap::new();
         for (name, repo) in &self.repos {
             // Each entry has its own run lock, so two entries for one checkout would write in
-            // it at once.
-            if let Some(other) = checkouts.insert(repo.path.components().collect(), name) {
+            // it at once: compared as the same directory (device and inode), not as text, so a
+            // symlink or `x/../` cannot hide a duplicate.
+            if let Some(other) = checkouts.insert(CheckoutKey::of(&repo.path), name) {
                 return Err(invalid(format!(
                     "repos.{name}.path: `{}` is also the checkout of repos.{other}; give each checkout one entry",
                     repo.path.display()
@@ -275,9 +294,11 @@ impl Config {
                 )));
             }
             if let Some(branch) = &repo.branch
-                && (branch.is_empty() || branch.starts_with('-') || branch.contains(char::is_whitespace))
+                && let Some(rule) = crate::git::branch_name_error(branch)
             {
-                return Err(invalid(format!("repos.{name}.branch: `{branch}` is not a branch name")));
+                return Err(invalid(format!(
+                    "repos.{name}.branch: `{branch}` is not a branch name: {rule}"
+                )));
             }
             if let Some(age) = &repo.max_sync_age
                 && let Err(message) = crate::time::parse_duration(age)
@@ -401,6 +422,27 @@ mod tests {
             panic!("{err:?}");
         };
         assert!(message.contains("repos.a") && message.contains("repos.b"), "{message}");
+    }
+
+    #[test]
+    fn one_checkout_reached_through_a_symlink_or_dotdot_is_a_duplicate() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let hub = dir.path().join("hub");
+        std::fs::create_dir_all(hub.join("sub")).expect("mkdir");
+        std::os::unix::fs::symlink(&hub, dir.path().join("link")).expect("symlink");
+        for other in [dir.path().join("link"), hub.join("sub/..")] {
+            let yaml = format!(
+                "repos:\n  a:\n    path: {}\n  b:\n    path: {}\n",
+                hub.display(),
+                other.display()
+            );
+            let err = parse(&yaml).expect_err("duplicate");
+            assert!(
+                err.to_string().contains("is also the checkout of"),
+                "{}: {err}",
+                other.display()
+            );
+        }
     }
 
     #[test]

@@ -6,13 +6,15 @@
 //!
 //! - [`config`]: the YAML config and its repo entries.
 //! - [`state`], [`lock`], [`atomic_file`]: the state directory, per-repo locks, crash-safe writes.
+//! - [`safe_fs`]: opening and creating files someone else controls, without following or blocking.
 //! - [`git`]: fetch, inspect, fast-forward and preserve, through gix.
 //! - [`sync`]: what `sync-repo` does to one repo, and to all of them.
 //! - [`compose`]: what `apply-compose` does: stacks follow git, only the changed ones.
 //! - [`drift`]: what `drift-check` does: desired vs live state.
 //! - [`mirror`]: what `mirror-copy` does: a one-way copy to a backup place.
 //! - [`metrics`]: Prometheus textfile output.
-//! - [`exit`], [`cli`], [`logging`], [`redact`], [`time`]: the pieces every tool shares.
+//! - [`privsep`]: git work in a checkout someone else owns runs as that owner.
+//! - [`exit`], [`cli`], [`logging`], [`redact`], [`time`], [`workers`]: the pieces every tool shares.
 
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
@@ -27,7 +29,10 @@ pub mod lock;
 pub mod logging;
 pub mod metrics;
 pub mod mirror;
+pub mod privsep;
 pub mod redact;
+pub mod safe_fs;
 pub mod state;
 pub mod sync;
 pub mod time;
+pub mod workers;

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use gix::bstr::BString;
+use gix::bstr::{BString, ByteSlice};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, RepoConfig};
@@ -28,7 +28,7 @@ use crate::state::{RepoId, StateDir};
 pub const TOOL: &str = "sync-repo";
 
 /// A repo to sync: from the config, or a checkout path given on the command line.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Target {
     /// State and lock key.
     pub id: RepoId,
@@ -67,8 +67,12 @@ impl Target {
     }
 }
 
+fn tool() -> &'static str {
+    TOOL
+}
+
 /// How to sync.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Options {
     /// Fetch and report only.
     pub dry_run: bool,
@@ -97,7 +101,7 @@ pub enum Outcome {
 }
 
 /// One changed path, for `--json`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PathChange {
     /// Repo-relative path.
     pub path: String,
@@ -105,9 +109,11 @@ pub struct PathChange {
     pub change: ChangeKind,
 }
 
-/// The result of syncing one repo: printed as the summary line or as one `--json` record.
-#[derive(Debug, Clone, Serialize)]
+/// The result of syncing one repo: printed as the summary line or as one `--json` record, and
+/// the reply of a privilege-separated worker ([`crate::privsep`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
+    #[serde(skip_deserializing, default = "tool")]
     pub tool: &'static str,
     pub repo: String,
     pub path: PathBuf,
@@ -236,18 +242,14 @@ impl Report {
 pub fn sync_all(targets: &[Target], state: &StateDir, options: &Options, jobs: usize) -> Vec<Report> {
     let next = AtomicUsize::new(0);
     let reports = Mutex::new(vec![None; targets.len()]);
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.clamp(1, targets.len().max(1)) {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(target) = targets.get(i) else { break };
-                    let report = sync(target, state, options);
-                    if let Ok(mut reports) = reports.lock() {
-                        reports[i] = Some(report);
-                    }
-                }
-            });
+    crate::workers::each_worker(jobs.min(targets.len()), |_| {
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(target) = targets.get(i) else { break };
+            let report = sync(target, state, options);
+            if let Ok(mut reports) = reports.lock() {
+                reports[i] = Some(report);
+            }
         }
     });
     reports.into_inner().unwrap_or_default().into_iter().flatten().collect()
@@ -263,7 +265,7 @@ pub fn sync(target: &Target, state: &StateDir, options: &Options) -> Report {
         Ok(lock) => lock,
         Err(err) => return finish(Report::new(target).fail(err.exit(), &err), started),
     };
-    let mut report = finish(run(target, options), started);
+    let mut report = finish(run_as_owner(target, options), started);
     if !options.dry_run {
         record(target, state, options, &mut report, started_at);
     }
@@ -330,6 +332,48 @@ fn record(target: &Target, state: &StateDir, options: &Options, report: &mut Rep
         };
         run.write(dir, &target.id, &run.metrics());
     }
+}
+
+/// [`run`], as the checkout's owner when root meets a checkout someone else owns
+/// ([`crate::privsep`]): this process keeps the lock and the record, the worker does the git work.
+fn run_as_owner(target: &Target, options: &Options) -> Report {
+    let Some(owner) = crate::privsep::foreign_owner(&target.path) else {
+        return run(target, options);
+    };
+    tracing::debug!(
+        "{} is owned by {}: syncing it as that user",
+        target.path.display(),
+        owner.name
+    );
+    let request = WorkerRequest {
+        target: target.clone(),
+        options: options.clone(),
+        verbosity: crate::logging::verbosity(),
+    };
+    match crate::privsep::run_as::<_, Report>(&owner, &target.path, &request) {
+        Ok(mut report) => {
+            report.exit = Exit::from_code(report.exit_code);
+            report
+        }
+        Err(err) => Report::new(target).fail(Exit::Io, &err),
+    }
+}
+
+/// What the parent asks a privilege-separated worker to do.
+#[derive(Debug, Serialize, Deserialize)]
+struct WorkerRequest {
+    target: Target,
+    options: Options,
+    verbosity: i8,
+}
+
+/// In `sync-repo`'s `main`: serve one [`run`] as a privilege-separated worker, when this process
+/// is one ([`crate::privsep::serve`]).
+pub fn serve_worker() -> Option<std::process::ExitCode> {
+    crate::privsep::serve(|request: WorkerRequest| {
+        crate::logging::init(request.verbosity);
+        run(&request.target, &request.options)
+    })
 }
 
 /// The decision and the work, without lock or record.
@@ -643,6 +687,9 @@ fn fast_forward(
         Err(err) => return report.fail(Exit::Io, &err),
     };
     describe(&mut report, &plan);
+    if let Some(refused) = refuse_missing_drivers(checkout, &plan, target, &report) {
+        return refused;
+    }
     let obstacles = plan.obstacles(checkout);
     if !obstacles.is_empty() && options.force {
         let commits = report.commits;
@@ -724,7 +771,31 @@ fn force(
         Err(err) => return report.fail(Exit::Io, &err),
     };
     describe(&mut report, &plan);
+    if let Some(refused) = refuse_missing_drivers(checkout, &plan, target, &report) {
+        return refused;
+    }
     let obstacles: Vec<BString> = plan.obstacles(checkout).into_iter().map(|o| o.path).collect();
+    // A preserved ref holds files and links only: what else stands in the way is never removed.
+    if let Some((path, what)) = obstacles
+        .iter()
+        .chain(modified)
+        .find_map(|p| preserve::unpreservable(checkout, p.as_bstr()))
+    {
+        let shown = checkout.worktree_path(path.as_bstr()).display().to_string();
+        return report.refuse(
+            format!(
+                "--force would have to remove {what} at `{}`, which a preserved ref cannot hold",
+                Checkout::display(path.as_bstr())
+            ),
+            vec![
+                format!(
+                    "mv {} /somewhere/safe   # move it out of the way yourself, then",
+                    shell_quote(&shown)
+                ),
+                format!("sync-repo --force {}", target_arg(target)),
+            ],
+        );
+    }
     let branch_tip = checkout
         .repo
         .try_find_reference(format!("refs/heads/{}", target.branch).as_str())
@@ -786,6 +857,43 @@ fn force(
         }
         Err(err) => report.fail(if err.is_io() { Exit::Io } else { Exit::TempFail }, &err),
     }
+}
+
+/// The refusal when files of the update need a filter driver this host cannot run (git-lfs not
+/// installed): writing the stored blobs would deploy pointer files as content. `--force` cannot
+/// help, so it refuses too.
+fn refuse_missing_drivers(checkout: &Checkout, plan: &Plan, target: &Target, report: &Report) -> Option<Report> {
+    let missing = match plan.missing_drivers(checkout) {
+        Ok(missing) if missing.is_empty() => return None,
+        Ok(missing) => missing,
+        Err(err) => return Some(report.clone().fail(Exit::Io, &err)),
+    };
+    let reasons: Vec<String> = missing
+        .iter()
+        .map(|m| {
+            format!(
+                "`{}` needs the `{}` filter, but {}",
+                Checkout::display(m.path.as_bstr()),
+                m.name,
+                m.why
+            )
+        })
+        .collect();
+    let mut resolve: Vec<String> = missing
+        .iter()
+        .map(|m| match m.name.as_str() {
+            "lfs" => "apt-get install git-lfs && git lfs install --system   # then run again".to_owned(),
+            name => format!("install and configure the `{name}` filter (filter.{name}.smudge or .process in git config), then run again"),
+        })
+        .collect();
+    resolve.push(format!("sync-repo {}   # once the filter is there", target_arg(target)));
+    Some(report.clone().refuse(
+        format!(
+            "{}; the stored blobs would be deployed as if they were the files",
+            reasons.join("; ")
+        ),
+        resolve,
+    ))
 }
 
 /// Finish a run that a crash interrupted, if the journal still applies. `None` when the journal
@@ -891,24 +999,14 @@ fn describe(report: &mut Report, plan: &Plan) {
 /// worktree and index are reset by the update itself; the work was preserved before.
 fn abort_operation(checkout: &Checkout) {
     let git_dir = checkout.repo.git_dir();
-    for file in [
-        "MERGE_HEAD",
-        "MERGE_MSG",
-        "MERGE_MODE",
-        "CHERRY_PICK_HEAD",
-        "REVERT_HEAD",
-        "AUTO_MERGE",
-        "sequencer",
-    ] {
-        let path = git_dir.join(file);
-        let _ = if path.is_dir() {
+    // Preserved first ([`preserve::OPERATION_STATE`]), so nothing of it is lost.
+    for name in preserve::OPERATION_STATE {
+        let path = git_dir.join(name);
+        let _ = if std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
             std::fs::remove_dir_all(&path)
         } else {
             std::fs::remove_file(&path)
         };
-    }
-    for dir in ["rebase-merge", "rebase-apply"] {
-        let _ = std::fs::remove_dir_all(git_dir.join(dir));
     }
 }
 

@@ -59,9 +59,17 @@ pub struct Args {
     pub remote: Option<String>,
 
     /// Follow BRANCH instead of the config's branch (default: main)
-    #[arg(long, value_name = "BRANCH", conflicts_with = "all")]
+    #[arg(long, value_name = "BRANCH", conflicts_with = "all", value_parser = branch_name)]
     pub branch: Option<String>,
 
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+/// `--branch` is checked with git's ref-name rules before anything runs (exit 2).
+fn branch_name(text: &str) -> Result<String, String> {
+    match driftless_core::git::branch_name_error(text) {
+        Some(rule) => Err(format!("`{text}` is not a branch name: {rule}")),
+        None => Ok(text.to_owned()),
+    }
 }

@@ -156,3 +156,61 @@ fn all_in_sync_exits_0() {
         run.stdout
     );
 }
+
+/// Under a process limit that leaves no room for a thread (`ulimit -u`, a unit's `TasksMax=`),
+/// `--all --jobs 4` still syncs every repo, on the one thread it has, instead of panicking.
+#[test]
+fn all_repos_sync_when_no_worker_thread_can_be_started() {
+    let is_root = std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0);
+    if !is_root {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI runs as root");
+        eprintln!("SKIPPED: needs root to run as a user with no other process");
+        return;
+    }
+    // A uid with no passwd entry has no other process, so RLIMIT_NPROC=1 leaves no thread.
+    const UID: &str = "64917";
+    let env = crate::env();
+    let one = repo(&env, "one");
+    let two = repo(&env, "two");
+    advance(&one);
+    advance(&two);
+    let config = config(&env, &[&one, &two], &[]);
+    let state = env.path("nproc-state");
+    std::fs::create_dir_all(&state).expect("mkdir state");
+    for dir in [env.root(), one.checkout.parent().expect("checkouts").to_owned()] {
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    }
+    for path in [&one.checkout, &two.checkout, &state, &config] {
+        let status = std::process::Command::new("chown")
+            .args(["-R", &format!("{UID}:{UID}")])
+            .arg(path)
+            .status()
+            .expect("chown");
+        assert!(status.success());
+    }
+    let mut cmd = assert_cmd::Command::new("setpriv");
+    cmd.env_clear()
+        .envs(driftless_tests::env::isolated_env(&env.home()))
+        .current_dir(env.root())
+        .args([
+            &format!("--reuid={UID}"),
+            &format!("--regid={UID}"),
+            "--clear-groups",
+            "prlimit",
+            "--nproc=1",
+            "--",
+        ])
+        .arg(env.bin("sync-repo"))
+        .arg("--config")
+        .arg(&config)
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["--all", "--jobs", "4", "--json"]);
+    let run = Run::of(&mut cmd);
+    run.expect_code(0);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    let records = by_repo(&run.json_lines());
+    for r in [&one, &two] {
+        assert_eq!(records[r.name]["outcome"], "updated", "{}", run.stdout);
+    }
+}

@@ -300,3 +300,73 @@ fn metrics_written_to_the_configured_textfile_dir() {
         "only the .prom file in the textfile dir (no temp files): {leftovers:?}"
     );
 }
+
+/// Branch names follow git's ref-name rules, with `git check-ref-format --branch` as the oracle:
+/// a name git refuses is exit 2 naming the rule, before any fetch (the remote here would be
+/// exit 75 if one were tried), from `--branch` and from the config alike.
+#[test]
+fn branch_names_are_checked_as_git_checks_them() {
+    let w = World::new("branch-names");
+    let names = [
+        "main",
+        "release/1.0",
+        "@",
+        "é",
+        "ok-name_1",
+        "a:b",
+        "x..y",
+        "@{",
+        "-x",
+        "HEAD",
+        "foo.lock",
+        "a b",
+        "a~1",
+        "feat/",
+        ".hidden",
+        "a//b",
+        "a?b",
+        "a[b",
+        "a\\b",
+    ];
+    let mut refused = 0;
+    for name in names {
+        let git_accepts = driftless_tests::git_output(&w.checkout, &["check-ref-format", "--branch", name])
+            .status
+            .success();
+        let flag = w.sync(&[
+            "--dry-run",
+            "--remote",
+            "http://127.0.0.1:9/none.git",
+            &format!("--branch={name}"),
+        ]);
+        let config = w.env.write_config(&format!(
+            "repos:\n  hub:\n    path: {}\n    branch: '{}'\n    remote: http://127.0.0.1:9/none.git\n",
+            w.checkout.display(),
+            name.replace('\'', "''")
+        ));
+        let configured = Run::of(
+            w.env
+                .sync_repo()
+                .arg("--config")
+                .arg(&config)
+                .arg("--dry-run")
+                .arg("hub"),
+        );
+        for run in [&flag, &configured] {
+            if git_accepts {
+                assert!(!run.stderr.contains("is not a branch name"), "{name}: {}", run.stderr);
+                assert_ne!(run.code, 2, "{name}: git accepts it: {}", run.stderr);
+            } else {
+                refused += 1;
+                run.expect_code(2);
+                assert!(run.stderr.contains("is not a branch name"), "{name}: {}", run.stderr);
+                assert!(
+                    !run.stderr.contains("127.0.0.1:9"),
+                    "{name}: no fetch tried: {}",
+                    run.stderr
+                );
+            }
+        }
+    }
+    assert_eq!(refused, 2 * 14, "every name git refuses was refused twice");
+}

@@ -121,3 +121,22 @@ fn behind_a_real_smart_http_forge_is_seen_and_the_fix_clears_it() {
         "over http\n"
     );
 }
+
+/// `-n` (`--dry-run`): the last fetched refs only, and no metrics file written.
+#[test]
+fn dry_run_asks_no_remote_and_writes_no_metrics() {
+    let host = Host::new("");
+    host.origin.write("a.txt", "upstream\n");
+    host.origin.commit("upstream");
+    let file = host.metrics.join("driftless-hub.prom");
+
+    for flag in ["-n", "--dry-run"] {
+        let run = host.check(&[flag, "--all-items"]);
+        run.expect_code(NO_DRIFT);
+        let row = run.row("checkout", "remote");
+        assert!(row.reason.starts_with("at the remote tip"), "{flag}: {row:?}");
+        assert!(!crate::exists(&file), "{flag} wrote {}", file.display());
+    }
+    host.assert_drift(&[], "checkout", "remote", "1 commit(s) behind the remote");
+    assert!(crate::exists(&file), "without -n the file is written");
+}

@@ -140,3 +140,49 @@ fn dry_run_asks_no_remote_and_writes_no_metrics() {
     host.assert_drift(&[], "checkout", "remote", "1 commit(s) behind the remote");
     assert!(crate::exists(&file), "without -n the file is written");
 }
+
+/// The shipped unit runs drift-check with `ProtectSystem=strict`: the checkout (and its `.git`)
+/// is read-only there. A private mount namespace with the checkout bind-mounted read-only does
+/// the same to the real binary; the remote's new commit must still be seen as drift, not as a
+/// check that failed.
+#[test]
+fn behind_is_seen_in_a_read_only_checkout() {
+    let Some(unshare) = crate::require_tool("unshare", "util-linux") else {
+        return;
+    };
+    let uid = std::process::Command::new("id").arg("-u").output().expect("run id -u");
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "needs root for a mount namespace"
+        );
+        eprintln!("skipped: needs root for a mount namespace");
+        return;
+    }
+    let host = Host::new("");
+    let before = refs(&host);
+    host.origin.write("a.txt", "upstream\n");
+    host.origin.commit("upstream");
+
+    let checkout = host.checkout.display().to_string();
+    let mut cmd = assert_cmd::Command::new(unshare);
+    cmd.env_clear()
+        .envs(driftless_tests::env::isolated_env(&host.env.home()))
+        .env("DRIFTLESS_CONFIG", &host.config)
+        .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+        .arg("mount --bind -o ro \"$0\" \"$0\" && touch \"$0/.git/probe\" 2>/dev/null && exit 99; exec \"$@\"")
+        .arg(&checkout)
+        .arg(host.env.bin("drift-check"))
+        .arg("--all-items");
+    let run = driftless_tests::Run::of(&mut cmd);
+    assert_ne!(run.code, 99, "the bind mount did not make the checkout read-only");
+    run.expect_code(DRIFT);
+    let row = run.row("checkout", "remote");
+    assert_eq!(row.status, "DRIFT", "{row:?}\n{}", run.stdout);
+    assert!(row.reason.contains("behind the remote"), "{row:?}");
+    assert_eq!(row.fix(), format!("sync-repo {REPO}"));
+    assert_eq!(refs(&host), before, "nothing moved");
+
+    host.run_fix(row.fix());
+    host.assert_clean(&[]);
+}

@@ -160,29 +160,47 @@ fn behind_is_seen_in_a_read_only_checkout() {
         return;
     }
     let host = Host::new("");
-    let before = refs(&host);
-    host.origin.write("a.txt", "upstream\n");
-    host.origin.commit("upstream");
+    let read_only_check = || {
+        let checkout = host.checkout.display().to_string();
+        let mut cmd = assert_cmd::Command::new(&unshare);
+        cmd.env_clear()
+            .envs(driftless_tests::env::isolated_env(&host.env.home()))
+            .env("DRIFTLESS_CONFIG", &host.config)
+            .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+            .arg("mount --bind -o ro \"$0\" \"$0\" && touch \"$0/.git/probe\" 2>/dev/null && exit 99; exec \"$@\"")
+            .arg(&checkout)
+            .arg(host.env.bin("drift-check"))
+            .arg("--all-items");
+        let run = driftless_tests::Run::of(&mut cmd);
+        assert_ne!(run.code, 99, "the bind mount did not make the checkout read-only");
+        run
+    };
+    // In sync: nothing to fetch, nothing to write.
+    read_only_check().expect_code(NO_DRIFT);
 
-    let checkout = host.checkout.display().to_string();
-    let mut cmd = assert_cmd::Command::new(unshare);
-    cmd.env_clear()
-        .envs(driftless_tests::env::isolated_env(&host.env.home()))
-        .env("DRIFTLESS_CONFIG", &host.config)
-        .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
-        .arg("mount --bind -o ro \"$0\" \"$0\" && touch \"$0/.git/probe\" 2>/dev/null && exit 99; exec \"$@\"")
-        .arg(&checkout)
-        .arg(host.env.bin("drift-check"))
-        .arg("--all-items");
-    let run = driftless_tests::Run::of(&mut cmd);
-    assert_ne!(run.code, 99, "the bind mount did not make the checkout read-only");
-    run.expect_code(DRIFT);
-    let row = run.row("checkout", "remote");
-    assert_eq!(row.status, "DRIFT", "{row:?}\n{}", run.stdout);
-    assert!(row.reason.contains("behind the remote"), "{row:?}");
-    assert_eq!(row.fix(), format!("sync-repo {REPO}"));
-    assert_eq!(refs(&host), before, "nothing moved");
+    // The origin on a local path (objects copied straight from its database), then the same
+    // origin over smart HTTP (a pack to receive).
+    let forge =
+        driftless_tests::forge::require_service(driftless_tests::forge::SmartHttp::start(&host.env.path("remotes")));
+    for (round, remote) in [None, forge.as_ref().map(|f| f.url("hub.git"))].into_iter().enumerate() {
+        if round > 0 {
+            let Some(url) = remote else { break };
+            host.write_config(&format!("    remote: {url}\n"));
+            host.tool(&format!("sync-repo {REPO}")).expect_code(0);
+        }
+        let before = refs(&host);
+        host.origin.write("a.txt", format!("upstream {round}\n"));
+        host.origin.commit("upstream");
 
-    host.run_fix(row.fix());
-    host.assert_clean(&[]);
+        let run = read_only_check();
+        run.expect_code(DRIFT);
+        let row = run.row("checkout", "remote");
+        assert_eq!(row.status, "DRIFT", "round {round}: {row:?}\n{}", run.stdout);
+        assert!(row.reason.contains("behind the remote"), "round {round}: {row:?}");
+        assert_eq!(row.fix(), format!("sync-repo {REPO}"));
+        assert_eq!(refs(&host), before, "round {round}: nothing moved");
+
+        host.run_fix(row.fix());
+        host.assert_clean(&[]);
+    }
 }

@@ -1,4 +1,4 @@
-complete -c drift-check -l metrics-dir -d 'Write driftless.prom (Prometheus textfile) into DIR [default: the config\'s metrics_dir]' -r -F
+complete -c drift-check -l metrics-dir -d 'Write one Prometheus textfile per checked repo, driftless-REPO.prom, into DIR, and remove those of repos no longer configured [default: the config\'s metrics_dir]' -r -F
 complete -c drift-check -l compose-command -d 'The compose command [default: from the config, else `docker compose`]' -r
 complete -c drift-check -l rclone -d 'The rclone program, for --deep on a remote mirror' -r
 complete -c drift-check -l config -d 'Config file [default: /etc/driftless/driftless.yaml; it may be absent]' -r -F

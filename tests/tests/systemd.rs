@@ -464,6 +464,35 @@ fn units_as_shipped_on_a_real_system_manager() {
         "drift-check wrote no .prom file: {}",
         show("drift-check@lab.service")
     );
+
+    // 5. A new commit on the remote: the checkout is read-only in drift-check's sandbox, so the
+    //    commits cannot be fetched, but the remote's tip still shows the checkout behind (drift,
+    //    exit 1), not a check that failed (75). Two instances keep their own textfiles.
+    let before = repos.head("lab");
+    repos.push(
+        "README.md",
+        "hub, third edition
+",
+    );
+    let check = sd.systemctl(&["start", "drift-check@lab.service"]);
+    assert!(!check.status.success(), "{}", show("drift-check@lab.service"));
+    assert_eq!(
+        sd.property("drift-check@lab.service", "ExecMainStatus"),
+        "1",
+        "{}",
+        show("drift-check@lab.service")
+    );
+    let journal = sd.journal("drift-check@lab.service");
+    assert!(journal.contains("behind the remote"), "{journal}");
+    assert_eq!(repos.head("lab"), before, "drift-check moved nothing");
+    let _ = sd.systemctl(&["start", "drift-check@elsewhere.service"]);
+    for name in ["driftless-lab.prom", "driftless-elsewhere.prom"] {
+        let text = std::fs::read_to_string(textfile.join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}\n{}", show("drift-check@elsewhere.service")));
+        assert!(text.contains("driftless_check_exit_code{repo="), "{name}:\n{text}");
+    }
+    let lab = std::fs::read_to_string(textfile.join("driftless-lab.prom")).expect("read driftless-lab.prom");
+    assert!(lab.contains("driftless_repo_behind_commits{repo=\"lab\"} 1"), "{lab}");
 }
 
 /// `(key, value)` pairs: environment assignments, or (tag, command) of cron jobs.

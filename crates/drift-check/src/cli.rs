@@ -10,6 +10,7 @@ Examples:
   drift-check                                  every configured repo
   drift-check observability-hub --all-items    one repo, listing what is fine too
   drift-check /srv/lab --no-fetch              a checkout, against the last fetched refs
+  drift-check -n                               no remote asked, no metrics written
   drift-check --deep --json                    compare mirror content too, as JSON
   drift-check --metrics-dir /var/lib/prometheus/node-exporter
 
@@ -17,8 +18,9 @@ Under systemd: systemctl enable --now drift-check@observability-hub.timer
 Drift makes the unit fail (exit 1) and so fires the OnFailure notifier; to make drift a
 warning only, add `SuccessExitStatus=1` in a drop-in (docs/runbook.md).
 
-Exit codes: 0 no drift, 1 drift found, 2 usage or config error, 75 a part could not be
-checked (remote unreachable, docker down) and no drift was found elsewhere.";
+Exit codes: 0 no drift, 1 drift found, 2 usage or config error (also a path that is not a
+git checkout), 74 the metrics could not be written (the report is still printed), 75 a part
+could not be checked (remote unreachable, docker down) and no drift was found elsewhere.";
 
 /// Compare what git says with what runs, and report every difference with its fix.
 #[derive(Debug, Parser)]
@@ -36,7 +38,8 @@ pub struct Args {
     #[arg(long)]
     pub deep: bool,
 
-    /// Write driftless.prom (Prometheus textfile) into DIR [default: the config's metrics_dir]
+    /// Write one Prometheus textfile per checked repo, driftless-REPO.prom, into DIR, and remove
+    /// those of repos no longer configured [default: the config's metrics_dir]
     #[arg(long, value_name = "DIR")]
     pub metrics_dir: Option<PathBuf>,
 

@@ -12,6 +12,7 @@ use driftless_core::cli::looks_like_path;
 use driftless_core::compose::runner::Compose;
 use driftless_core::drift::{self, Options, Target, output};
 use driftless_core::exit::Exit;
+use driftless_core::state::RepoId;
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -21,8 +22,10 @@ fn main() -> ExitCode {
 fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
     let (config, state) = args.common.load()?;
     let compose = Compose::from_flag_or_config(args.compose_command.as_deref(), &config)?;
+    // -n: look only at what is here; ask no remote and write no metrics.
+    let dry_run = args.common.dry_run;
     let options = Options {
-        no_fetch: args.no_fetch,
+        no_fetch: args.no_fetch || dry_run,
         deep: args.deep,
         compose,
         rclone: args.rclone.clone(),
@@ -38,13 +41,11 @@ fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
                 .map(|(name, repo)| Target::configured(name, repo))
                 .collect()
         }
-        Some(text) if looks_like_path(text) => {
-            vec![Target::from_path(&PathBuf::from(text), &config)]
-        }
+        Some(text) if looks_like_path(text) => vec![Target::from_path(&PathBuf::from(text), &config)?],
         Some(name) => vec![Target::configured(name, config.repo(name)?)],
     };
     let reports: Vec<_> = targets.iter().map(|t| drift::check(t, &state, &options)).collect();
-    let exit = reports.iter().map(|r| r.exit()).fold(Exit::Ok, |a, b| {
+    let mut exit = reports.iter().map(|r| r.exit()).fold(Exit::Ok, |a, b| {
         if a == Exit::Drift || b == Exit::Drift {
             Exit::Drift
         } else {
@@ -52,10 +53,13 @@ fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
         }
     });
 
-    if let Some(dir) = args.metrics_dir.as_ref().or(config.metrics_dir.as_ref()) {
-        let metrics = output::metrics(&reports, exit.code(), driftless_core::time::now_unix());
-        output::write_metrics(dir, &metrics)
-            .map_err(|e| format!("cannot write {}/driftless.prom: {e}", dir.display()))?;
+    let mut metrics_errors = Vec::new();
+    if let Some(dir) = args.metrics_dir.as_ref().or(config.metrics_dir.as_ref())
+        && !dry_run
+    {
+        let checked: Vec<_> = targets.iter().map(|t| &t.id).zip(&reports).collect();
+        let configured: Vec<RepoId> = config.repos.keys().map(|name| RepoId::Named(name.clone())).collect();
+        metrics_errors = output::write_metrics(dir, &checked, &configured, driftless_core::time::now_unix());
     }
     if args.common.json {
         for report in &reports {
@@ -65,6 +69,15 @@ fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
         }
     } else {
         print!("{}", output::table(&reports, args.all_items));
+    }
+    // After the table: the check itself is complete, only monitoring will not see it.
+    for err in &metrics_errors {
+        eprintln!(
+            "drift-check: error: {}; the report above is complete but monitoring will not see it: \
+             fix the directory (or metrics_dir, --metrics-dir) and run again",
+            driftless_core::redact::error_chain(err)
+        );
+        exit = exit.max(Exit::Io);
     }
     Ok(exit)
 }

@@ -266,8 +266,9 @@ impl Config {
             && !(notify.url.starts_with("http://") || notify.url.starts_with("https://"))
         {
             return Err(invalid(format!(
-                "notify.url: `{}` must be an http:// or https:// URL",
-                crate::redact::redact(&notify.url)
+                "notify.url: `{}...` must be an http:// or https:// URL",
+                // Never more: the rest of a webhook URL is often its secret.
+                crate::redact::url_origin(&notify.url)
             )));
         }
         let mut checkouts: std::collections::HashMap<CheckoutKey, &str> = std::collections::HashMap::new();

@@ -38,6 +38,18 @@ pub fn redact(text: &str) -> String {
     out
 }
 
+/// Only the scheme and host (with its port) of `url`: all that may be shown of a webhook URL,
+/// whose user, path and query are often the credential itself (a Slack `/services/T/B/SECRET`,
+/// a Gotify `?token=`, an ntfy topic name). Text without `://` is shown as `<url>`.
+pub fn url_origin(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "<url>".to_owned();
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    format!("{scheme}://{host}")
+}
+
 fn looks_like_token(user: &str) -> bool {
     user.len() >= 20 && user.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
@@ -59,7 +71,22 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::{redact, url_origin};
+
+    #[test]
+    fn origin_keeps_scheme_host_and_port_only() {
+        assert_eq!(
+            url_origin("https://hooks.slack.com/services/T0/B0/XXXXSECRET"),
+            "https://hooks.slack.com"
+        );
+        assert_eq!(
+            url_origin("https://gotify.example:8443/message?token=SECRET"),
+            "https://gotify.example:8443"
+        );
+        assert_eq!(url_origin("http://bob:SECRET@ntfy.example?x#y"), "http://ntfy.example");
+        assert_eq!(url_origin("https://ntfy.example"), "https://ntfy.example");
+        assert_eq!(url_origin("not a url SECRET"), "<url>");
+    }
 
     #[test]
     fn passwords_are_hidden_and_the_rest_kept() {

@@ -18,8 +18,11 @@ Under systemd every driftless service has OnFailure=driftless-notify@%n.service,
 driftless-notify@sync-repo@hub.service.service runs this when sync-repo@hub.service fails.
 Without a notify: entry it logs that and exits 0.
 
-Exit codes: 0 sent (or nothing configured), 2 usage or config error, 75 the webhook could
-not be reached or answered with an error.";
+Only the URL's scheme and host are ever printed (its path or query is often the secret).
+Redirects are not followed: the report is posted once, to notify.url only.
+
+Exit codes: 0 sent (or nothing configured), 2 usage or config error (also a malformed
+notify.url), 75 the webhook could not be reached, or answered with an error or a redirect.";
 
 /// Report a failed unit to a webhook: its name, the host and its last journal lines.
 #[derive(Debug, Parser)]

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use driftless_core::exit::Exit;
+use driftless_core::redact::{error_chain, url_origin};
 use driftless_notify::cli::Args;
 use driftless_notify::message::Report;
 
@@ -29,45 +30,78 @@ fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
         );
         return Ok(Exit::Ok);
     };
+    // The URL's path, query and user are often the secret (Slack `/services/...`, Gotify
+    // `?token=`): only its origin is ever printed.
+    let shown = url_origin(&notify.url);
+    let url = match reqwest::Url::parse(&notify.url) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => url,
+        Ok(_) => return Err(format!("notify.url ({shown}...) is not an http:// or https:// URL with a host").into()),
+        Err(err) => {
+            return Err(format!("notify.url ({shown}...) is not a valid URL: {err}; fix it in the config").into());
+        }
+    };
     let report = Report {
         unit: args.unit.clone(),
         host: hostname(),
         journal: journal(&args.unit, args.user, args.lines),
     };
     let request = report.request(notify.format);
-    let url = driftless_core::redact::redact(&notify.url);
     if args.common.dry_run {
-        println!("POST {url}\nContent-Type: {}", request.content_type);
+        println!("POST {shown}/...\nContent-Type: {}", request.content_type);
         for (name, value) in &request.headers {
             println!("{name}: {value}");
         }
         println!("\n{}", request.body);
         return Ok(Exit::Ok);
     }
+    // No redirect is followed: following one would re-send the journal lines (307/308) to
+    // wherever the receiver points, possibly in clear text (https -> http), or turn the POST
+    // into a GET that reports nothing. A redirect is reported instead.
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(15))
+        .redirect(reqwest::redirect::Policy::none())
         .build()?;
     let mut post = client
-        .post(&notify.url)
+        .post(url)
         .header(reqwest::header::CONTENT_TYPE, request.content_type)
         .body(request.body);
     for (name, value) in &request.headers {
         post = post.header(*name, value.as_str());
     }
-    match post.send().and_then(reqwest::blocking::Response::error_for_status) {
-        Ok(response) => {
-            println!("{}: reported to {url} ({})", args.unit, response.status());
-            Ok(Exit::Ok)
+    let failed = |message: String| -> Result<Exit, Box<dyn std::error::Error>> {
+        eprintln!(
+            "driftless-notify: error: cannot post the report of {} to {shown}: {message}",
+            args.unit
+        );
+        Ok(Exit::TempFail)
+    };
+    match post.send() {
+        Ok(response) if response.status().is_redirection() => {
+            let to = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .map_or_else(|| "nowhere".to_owned(), url_origin);
+            failed(format!(
+                "the webhook answered {} (a redirect to {to}, not followed: the report would be \
+                 sent again elsewhere); put the final URL in notify.url",
+                response.status()
+            ))
         }
-        Err(err) => {
-            let message = driftless_core::redact::redact(&err.to_string());
-            eprintln!(
-                "driftless-notify: error: cannot post the report of {} to {url}: {message}",
-                args.unit
-            );
-            Ok(Exit::TempFail)
-        }
+        Ok(response) => match response.error_for_status() {
+            Ok(response) => {
+                println!("{}: reported to {shown} ({})", args.unit, response.status());
+                Ok(Exit::Ok)
+            }
+            Err(err) => failed(message(err, &notify.url, &shown)),
+        },
+        Err(err) => failed(message(err, &notify.url, &shown)),
     }
+}
+
+/// reqwest's error and its causes on one line, without the URL (which holds the secret).
+fn message(err: reqwest::Error, url: &str, shown: &str) -> String {
+    error_chain(&err.without_url()).replace(url, shown)
 }
 
 /// The kernel's host name (what `hostname` prints).

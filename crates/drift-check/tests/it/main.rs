@@ -26,6 +26,7 @@ pub const REPO: &str = "hub";
 pub const NO_DRIFT: i32 = 0;
 pub const DRIFT: i32 = 1;
 pub const USAGE: i32 = 2;
+pub const IO: i32 = 74;
 pub const TEMP_FAIL: i32 = 75;
 
 /// A `TestEnv` that knows where cargo built `drift-check`, `sync-repo` and `mirror-copy`.

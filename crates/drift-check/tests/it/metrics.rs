@@ -1,6 +1,8 @@
-//! The Prometheus textfiles: `driftless.prom` and the per-run files of sync-repo and mirror-copy
-//! pass `promtool check metrics` in every state, merge cleanly in node_exporter's textfile
-//! collector, and `driftless.prom` is never seen half-written by a concurrent reader.
+//! The Prometheus textfiles: drift-check's `driftless-REPO.prom` and the per-run files of
+//! sync-repo and mirror-copy pass `promtool check metrics` in every state, merge cleanly in
+//! node_exporter's textfile collector (also with several `drift-check@` instances side by side),
+//! are never seen half-written by a concurrent reader, and a file that cannot be written is
+//! reported after the table with exit 74.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -11,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::{DRIFT, Host, NO_DRIFT, REPO, TEMP_FAIL, exists, require_tool};
+use crate::{DRIFT, Host, NO_DRIFT, REPO, TEMP_FAIL, Table, exists, require_tool};
 
 const MIRROR_YAML: &str = "    mirror: {to: \"{mirror}\", max_age: 1h}\n";
 
@@ -116,7 +118,7 @@ fn parse_sample(line: &str) -> Result<Sample, String> {
     Ok((name.to_owned(), pairs, value))
 }
 
-/// The promtool-free check a concurrent reader applies to `driftless.prom`: newline-terminated,
+/// The promtool-free check a concurrent reader applies to a `driftless-REPO.prom`: newline-terminated,
 /// every line a `# HELP`/`# TYPE` comment or a well-formed sample, and the last sample is
 /// drift-check's `driftless_check_timestamp_seconds` (so the file is complete).
 fn check_driftless_prom(text: &str) -> Result<(), String> {
@@ -155,17 +157,17 @@ fn every_metrics_file_passes_promtool_in_every_state() {
         return;
     };
     let host = Host::new(MIRROR_YAML);
-    let driftless = host.metrics.join("driftless.prom");
+    let driftless = host.metrics.join("driftless-hub.prom");
 
     // Clean.
     host.check(&["--deep"]).expect_code(NO_DRIFT);
     let files = promtool_check_dir(&promtool, &host.metrics);
     assert_eq!(
         files,
-        ["driftless.prom", "mirror-copy-hub.prom", "sync-repo-hub.prom"],
+        ["driftless-hub.prom", "mirror-copy-hub.prom", "sync-repo-hub.prom"],
         "drift-check, mirror-copy and sync-repo each wrote their file"
     );
-    assert_eq!(value(&read(&driftless), "driftless_check_exit_code"), 0.0);
+    assert_eq!(value(&read(&driftless), "driftless_check_exit_code{repo=\"hub\"}"), 0.0);
 
     // Drift everywhere, and a sync-repo run refused on the dirty checkout.
     host.origin.write("a.txt", "upstream\n");
@@ -177,7 +179,7 @@ fn every_metrics_file_passes_promtool_in_every_state() {
     host.check(&["--deep"]).expect_code(DRIFT);
     promtool_check_dir(&promtool, &host.metrics);
     let text = read(&driftless);
-    assert_eq!(value(&text, "driftless_check_exit_code"), 1.0);
+    assert_eq!(value(&text, "driftless_check_exit_code{repo=\"hub\"}"), 1.0);
     assert_eq!(value(&text, "driftless_repo_dirty{repo=\"hub\"}"), 1.0);
     assert_eq!(value(&text, "driftless_repo_behind_commits{repo=\"hub\"}"), 1.0);
     assert_eq!(value(&text, "driftless_repo_untracked_files{repo=\"hub\"}"), 1.0);
@@ -193,11 +195,14 @@ fn every_metrics_file_passes_promtool_in_every_state() {
     host.write_config("    remote: http://127.0.0.1:1/x.git\n");
     host.check(&[]).expect_code(TEMP_FAIL);
     promtool_check_dir(&promtool, &host.metrics);
-    assert_eq!(value(&read(&driftless), "driftless_check_exit_code"), 75.0);
+    assert_eq!(
+        value(&read(&driftless), "driftless_check_exit_code{repo=\"hub\"}"),
+        75.0
+    );
 }
 
 #[test]
-fn metrics_dir_flag_writes_driftless_prom_there() {
+fn metrics_dir_flag_writes_the_repo_file_there() {
     let host = Host::new("");
     let elsewhere = host.env.path("textfiles");
     std::fs::create_dir_all(&elsewhere).expect("create the flag's metrics dir");
@@ -205,21 +210,21 @@ fn metrics_dir_flag_writes_driftless_prom_there() {
 
     let flag = elsewhere.display().to_string();
     host.check(&["--metrics-dir", &flag]).expect_code(DRIFT);
-    let path = elsewhere.join("driftless.prom");
+    let path = elsewhere.join("driftless-hub.prom");
     let text = read(&path);
     check_driftless_prom(&text).unwrap_or_else(|e| panic!("{e}:\n{text}"));
     assert_eq!(value(&text, "driftless_repo_dirty{repo=\"hub\"}"), 1.0);
-    assert_eq!(value(&text, "driftless_check_exit_code"), 1.0);
+    assert_eq!(value(&text, "driftless_check_exit_code{repo=\"hub\"}"), 1.0);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock after 1970")
         .as_secs() as f64;
     assert!(
-        (now - value(&text, "driftless_check_timestamp_seconds")).abs() < 60.0,
+        (now - value(&text, "driftless_check_timestamp_seconds{repo=\"hub\"}")).abs() < 60.0,
         "timestamp is now"
     );
     assert!(
-        !exists(&host.metrics.join("driftless.prom")),
+        !exists(&host.metrics.join("driftless-hub.prom")),
         "the flag replaces the config's metrics_dir"
     );
     if let Some(promtool) = require_tool("promtool", "prometheus") {
@@ -228,11 +233,11 @@ fn metrics_dir_flag_writes_driftless_prom_there() {
 }
 
 #[test]
-fn driftless_prom_is_never_seen_half_written() {
+fn the_repo_file_is_never_seen_half_written() {
     let host = Host::new(MIRROR_YAML);
     let dir = host.env.path("textfiles");
     std::fs::create_dir_all(&dir).expect("create metrics dir");
-    let path = dir.join("driftless.prom");
+    let path = dir.join("driftless-hub.prom");
     let stop = Arc::new(AtomicBool::new(false));
 
     let reader = {
@@ -270,7 +275,7 @@ fn driftless_prom_is_never_seen_half_written() {
         }
         let run = host.check(&args);
         assert!(run.code == NO_DRIFT || run.code == DRIFT, "run {i}: {run:?}");
-        assert!(exists(&path), "driftless.prom exists after run {i}");
+        assert!(exists(&path), "driftless-hub.prom exists after run {i}");
     }
     stop.store(true, Ordering::Relaxed);
     let (reads, bad) = reader.join().expect("reader thread panicked");
@@ -286,7 +291,7 @@ fn driftless_prom_is_never_seen_half_written() {
         .expect("list metrics dir")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names, ["driftless.prom"], "no temp file left behind");
+    assert_eq!(names, ["driftless-hub.prom"], "no temp file left behind");
 }
 
 #[test]
@@ -294,7 +299,7 @@ fn the_reader_check_rejects_every_truncation_of_a_real_file() {
     let host = Host::new(MIRROR_YAML);
     driftless_tests::fixture::write_file(&host.checkout, "a.txt", "edited\n");
     host.check(&["--deep"]).expect_code(DRIFT);
-    let text = read(&host.metrics.join("driftless.prom"));
+    let text = read(&host.metrics.join("driftless-hub.prom"));
     check_driftless_prom(&text).unwrap_or_else(|e| panic!("a whole file passes: {e}\n{text}"));
     for cut in 0..text.len() {
         assert!(
@@ -438,11 +443,117 @@ fn node_exporter_reads_every_sample_without_errors() {
         "node_exporter could not gather the textfiles:\n{log}"
     );
     for series in [
-        "driftless_check_exit_code 0",
+        "driftless_check_exit_code{repo=\"hub\"} 0",
         "driftless_repo_dirty{repo=\"hub\"} 0",
         "driftless_run_exit_code{repo=\"hub\",tool=\"sync-repo\"} 0",
         "driftless_run_exit_code{repo=\"hub\",tool=\"mirror-copy\"} 0",
     ] {
         assert!(scrape.contains(series), "missing `{series}` in the scrape:\n{scrape}");
     }
+}
+
+/// Two `drift-check@` instances (one repo each, as the units run them) leave their files side by
+/// side, node_exporter serves both repos' series, the file of the one-file version is gone, and
+/// a repo dropped from the config loses its file on the next run.
+#[test]
+fn two_instances_side_by_side_in_node_exporter() {
+    let Some(program) = require_tool("prometheus-node-exporter", "prometheus-node-exporter") else {
+        return;
+    };
+    let host = Host::new("");
+    let second = host.origin.clone_to(&host.env, "second");
+    host.write_config(&format!("  second:\n    path: {}\n", second.display()));
+    driftless_tests::fixture::write_file(&second, "stray.txt", "x\n");
+    // What drift-check wrote before each repo had its own file: the same series again.
+    let legacy = host.metrics.join("driftless.prom");
+    std::fs::write(
+        &legacy,
+        "# HELP driftless_repo_dirty 1 if tracked files are modified in the checkout.\n\
+         # TYPE driftless_repo_dirty gauge\ndriftless_repo_dirty{repo=\"hub\"} 0\n",
+    )
+    .expect("write the one-file version's driftless.prom");
+
+    host.check(&[REPO]).expect_code(NO_DRIFT);
+    host.check(&["second"]).expect_code(DRIFT);
+    let files = prom_files(&host.metrics);
+    for name in ["driftless-hub.prom", "driftless-second.prom"] {
+        assert!(files.contains(&host.metrics.join(name)), "{name} in {files:?}");
+    }
+    assert!(!exists(&legacy), "the one-file version's driftless.prom is removed");
+
+    let exporter = NodeExporter::start(&program, &host.metrics, host.env.path("node_exporter.log"));
+    let scrape = exporter.scrape();
+    std::thread::sleep(Duration::from_millis(200));
+    let log = std::fs::read_to_string(&exporter.log).unwrap_or_default();
+    drop(exporter);
+    assert!(scrape.contains("\nnode_textfile_scrape_error 0\n"), "{scrape}");
+    assert!(!log.contains("level=error"), "node_exporter could not gather:\n{log}");
+    for series in [
+        "driftless_check_exit_code{repo=\"hub\"} 0",
+        "driftless_check_exit_code{repo=\"second\"} 1",
+        "driftless_repo_untracked_files{repo=\"hub\"} 0",
+        "driftless_repo_untracked_files{repo=\"second\"} 1",
+        "driftless_drift_items{repo=\"second\"} 1",
+    ] {
+        assert!(
+            scrape.contains(&format!("\n{series}\n")),
+            "missing `{series}` in the scrape:\n{scrape}"
+        );
+    }
+    assert!(
+        scrape
+            .lines()
+            .all(|l| !l.starts_with("driftless_check_") || l.contains("repo=\"")),
+        "every drift-check series carries its repo:\n{scrape}"
+    );
+
+    // `second` leaves the config: the next run of any instance removes its file.
+    host.write_config("");
+    host.check(&[REPO]).expect_code(NO_DRIFT);
+    assert!(
+        !exists(&host.metrics.join("driftless-second.prom")),
+        "{:?}",
+        prom_files(&host.metrics)
+    );
+    assert!(exists(&host.metrics.join("driftless-hub.prom")));
+    assert!(
+        exists(&host.metrics.join("sync-repo-hub.prom")),
+        "other tools' files are kept"
+    );
+}
+
+/// A metrics directory that cannot be written does not hide the report: the table (or the
+/// JSON) is printed whole, the failure named after it, and the exit is 74.
+#[test]
+fn a_metrics_write_failure_is_reported_after_the_table_with_exit_74() {
+    let host = Host::new("");
+    driftless_tests::fixture::write_file(&host.checkout, "stray.txt", "x\n");
+    let blocked = host.env.path("not-a-dir");
+    std::fs::write(&blocked, "a file where the metrics dir should be\n").expect("write the blocker");
+    let flag = blocked.display().to_string();
+
+    let run = host.check(&["--metrics-dir", &flag]);
+    run.expect_code(crate::IO);
+    assert_eq!(run.row("checkout", "untracked").status, "DRIFT", "{}", run.stdout);
+    assert!(
+        run.stderr.contains("drift-check: error:") && run.stderr.contains(&format!("{flag}/driftless-hub.prom")),
+        "stderr names the file:\n{}",
+        run.stderr
+    );
+
+    let (run, items) = host.check_json(&["--metrics-dir", &flag]);
+    run.expect_code(crate::IO);
+    assert_eq!(crate::item(&items, "checkout", "untracked")["status"], "drift");
+
+    // Written again once the directory is there.
+    std::fs::remove_file(&blocked).expect("remove the blocker");
+    std::fs::create_dir(&blocked).expect("create the metrics dir");
+    host.check(&["--metrics-dir", &flag]).expect_code(DRIFT);
+    assert_eq!(
+        value(
+            &read(&blocked.join("driftless-hub.prom")),
+            "driftless_check_exit_code{repo=\"hub\"}"
+        ),
+        1.0
+    );
 }

@@ -92,3 +92,27 @@ fn deep_finds_a_file_of_another_size_in_the_mirror() {
     host.assert_clean(&["--deep"]);
     assert_eq!(read(&mirrored), read(&host.checkout.join("src/lib.rs")));
 }
+
+/// `--deep` compares a mirror with what it was made from: a `mirror-copy --from commit` run
+/// (the mode given on the command line, not in the config) is compared with that commit, so an
+/// ignored file in the worktree, which such a mirror never holds, is not drift; a file missing
+/// from the mirror still is.
+#[test]
+fn deep_compares_a_commit_mirror_with_its_commit() {
+    let host = Host::unsynced(MIRROR_YAML);
+    host.tool(&format!("sync-repo {REPO}")).expect_code(0);
+    host.tool(&format!("mirror-copy {REPO} --from commit")).expect_code(0);
+    // Ignored by the checkout's .gitignore (`*.log`): not checkout drift, not in the commit.
+    driftless_tests::fixture::write_file(&host.checkout, "debug.log", "noise\n");
+    assert!(
+        !host.mirror.join("debug.log").exists(),
+        "a commit mirror holds committed files only"
+    );
+
+    let run = host.check(&["--deep", "--all-items"]);
+    run.expect_code(NO_DRIFT);
+    assert_eq!(run.row("mirror", "content").status, "ok", "{}", run.stdout);
+
+    std::fs::remove_file(host.mirror.join("docs/guide.md")).expect("remove a mirrored file");
+    host.assert_drift(&["--deep"], "mirror", "content", "docs/guide.md");
+}

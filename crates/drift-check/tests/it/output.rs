@@ -159,10 +159,11 @@ fn assert_config_error(host: &Host, args: &[&str], needle: &str) {
         "stderr should name {needle:?}:\n{}",
         run.stderr
     );
-    assert!(
-        !exists(&host.metrics.join("driftless.prom")),
-        "no metrics written on a config error"
-    );
+    let written: Vec<_> = std::fs::read_dir(&host.metrics)
+        .expect("list the metrics dir")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert!(written.is_empty(), "no metrics written on a config error: {written:?}");
 }
 
 #[test]
@@ -193,4 +194,20 @@ fn config_errors_exit_2() {
     host.write_config("");
     let run = host.check(&["--no-such-flag"]);
     run.expect_code(USAGE);
+}
+
+#[test]
+fn a_path_that_is_not_a_checkout_is_a_usage_error() {
+    let host = Host::unsynced("");
+    let missing = host.env.path("no-such-dir");
+    assert_config_error(&host, &[&missing.display().to_string()], "no-such-dir");
+
+    let plain = host.env.path("plain-dir");
+    std::fs::create_dir_all(&plain).expect("create a plain directory");
+    assert_config_error(&host, &[&plain.display().to_string()], "not a git checkout");
+    assert!(!exists(&plain.join(".git")), "nothing was created in it");
+
+    // A real checkout by path is still checked (and its drift reported with exit 1).
+    driftless_tests::fixture::write_file(&host.checkout, "stray.txt", "x\n");
+    host.check(&[&host.checkout.display().to_string()]).expect_code(DRIFT);
 }

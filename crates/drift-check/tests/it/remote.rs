@@ -121,3 +121,86 @@ fn behind_a_real_smart_http_forge_is_seen_and_the_fix_clears_it() {
         "over http\n"
     );
 }
+
+/// `-n` (`--dry-run`): the last fetched refs only, and no metrics file written.
+#[test]
+fn dry_run_asks_no_remote_and_writes_no_metrics() {
+    let host = Host::new("");
+    host.origin.write("a.txt", "upstream\n");
+    host.origin.commit("upstream");
+    let file = host.metrics.join("driftless-hub.prom");
+
+    for flag in ["-n", "--dry-run"] {
+        let run = host.check(&[flag, "--all-items"]);
+        run.expect_code(NO_DRIFT);
+        let row = run.row("checkout", "remote");
+        assert!(row.reason.starts_with("at the remote tip"), "{flag}: {row:?}");
+        assert!(!crate::exists(&file), "{flag} wrote {}", file.display());
+    }
+    host.assert_drift(&[], "checkout", "remote", "1 commit(s) behind the remote");
+    assert!(crate::exists(&file), "without -n the file is written");
+}
+
+/// The shipped unit runs drift-check with `ProtectSystem=strict`: the checkout (and its `.git`)
+/// is read-only there. A private mount namespace with the checkout bind-mounted read-only does
+/// the same to the real binary; the remote's new commit must still be seen as drift, not as a
+/// check that failed.
+#[test]
+fn behind_is_seen_in_a_read_only_checkout() {
+    let Some(unshare) = crate::require_tool("unshare", "util-linux") else {
+        return;
+    };
+    let uid = std::process::Command::new("id").arg("-u").output().expect("run id -u");
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "needs root for a mount namespace"
+        );
+        eprintln!("skipped: needs root for a mount namespace");
+        return;
+    }
+    let host = Host::new("");
+    let read_only_check = || {
+        let checkout = host.checkout.display().to_string();
+        let mut cmd = assert_cmd::Command::new(&unshare);
+        cmd.env_clear()
+            .envs(driftless_tests::env::isolated_env(&host.env.home()))
+            .env("DRIFTLESS_CONFIG", &host.config)
+            .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+            .arg("mount --bind -o ro \"$0\" \"$0\" && touch \"$0/.git/probe\" 2>/dev/null && exit 99; exec \"$@\"")
+            .arg(&checkout)
+            .arg(host.env.bin("drift-check"))
+            .arg("--all-items");
+        let run = driftless_tests::Run::of(&mut cmd);
+        assert_ne!(run.code, 99, "the bind mount did not make the checkout read-only");
+        run
+    };
+    // In sync: nothing to fetch, nothing to write.
+    read_only_check().expect_code(NO_DRIFT);
+
+    // The origin on a local path (objects copied straight from its database), then the same
+    // origin over smart HTTP (a pack to receive).
+    let forge =
+        driftless_tests::forge::require_service(driftless_tests::forge::SmartHttp::start(&host.env.path("remotes")));
+    for (round, remote) in [None, forge.as_ref().map(|f| f.url("hub.git"))].into_iter().enumerate() {
+        if round > 0 {
+            let Some(url) = remote else { break };
+            host.write_config(&format!("    remote: {url}\n"));
+            host.tool(&format!("sync-repo {REPO}")).expect_code(0);
+        }
+        let before = refs(&host);
+        host.origin.write("a.txt", format!("upstream {round}\n"));
+        host.origin.commit("upstream");
+
+        let run = read_only_check();
+        run.expect_code(DRIFT);
+        let row = run.row("checkout", "remote");
+        assert_eq!(row.status, "DRIFT", "round {round}: {row:?}\n{}", run.stdout);
+        assert!(row.reason.contains("behind the remote"), "round {round}: {row:?}");
+        assert_eq!(row.fix(), format!("sync-repo {REPO}"));
+        assert_eq!(refs(&host), before, "round {round}: nothing moved");
+
+        host.run_fix(row.fix());
+        host.assert_clean(&[]);
+    }
+}

@@ -54,7 +54,8 @@ pub fn check(target: &Target, state: &StateDir, options: &super::Options, report
         None => None,
     };
 
-    // Remote: fetch (objects only, no ref written) or the last fetched tracking ref.
+    // Remote: fetch (objects only, no ref written; nothing at all when the tip is already here)
+    // or the last fetched tracking ref.
     let remote = Remote::resolve(&checkout, repo_cfg.remote.as_deref(), &branch);
     let tip = match (&remote, options.no_fetch) {
         (Err(err), _) => {
@@ -63,6 +64,34 @@ pub fn check(target: &Target, state: &StateDir, options: &super::Options, report
         }
         (Ok(remote), false) => match remote.fetch(&checkout) {
             Ok(fetched) => Some(fetched.tip),
+            // The unit's sandbox has the checkout read-only: the remote's new commits cannot be
+            // fetched to count them, but its advertised tip still tells that they exist.
+            Err(err) if err.is_local_storage() => {
+                match remote.advertised_tip(&checkout) {
+                    Ok(tip) if checkout.repo.has_object(tip) => Some(tip),
+                    Ok(tip) => {
+                        report.push(
+                            Part::Checkout,
+                            "remote",
+                            Status::Drift,
+                            format!(
+                                "behind the remote: its tip {} is not in this checkout \
+                                 (not fetched to count the commits: {})",
+                                crate::git::short(&tip),
+                                error_chain(&err)
+                            ),
+                            Some(sync.clone()),
+                        );
+                        // A lower bound: at least the tip itself is missing here.
+                        report.gauge("driftless_repo_behind_commits", &[], 1.0);
+                        None
+                    }
+                    Err(ls) => {
+                        report.push(Part::Checkout, "remote", Status::Unknown, error_chain(&ls), None);
+                        None
+                    }
+                }
+            }
             Err(err) => {
                 report.push(Part::Checkout, "remote", Status::Unknown, error_chain(&err), None);
                 None

@@ -102,18 +102,16 @@ pub fn check(target: &Target, state: &StateDir, options: &super::Options, report
         }
         return;
     }
-    let source = match (config.from, crate::git::checkout::Checkout::open(&target.repo.path)) {
-        (MirrorFrom::Worktree, _) => Source::Worktree(target.repo.path.clone()),
-        (MirrorFrom::Commit, Ok(checkout)) => match checkout.repo.head_id() {
-            Ok(id) => Source::Commit {
-                repo: checkout.repo.git_dir().to_owned(),
-                commit: id.detach(),
-            },
-            Err(err) => return report.push(Part::Mirror, "content", Status::Unknown, err.to_string(), None),
+    // Compare with what the mirror was made from: the last run's mode (a `--from commit` on the
+    // command line is not in the config), and for a commit mirror the commit of the last
+    // success, so a sync since then or a stray file in the worktree is not called drift.
+    let from = record.as_ref().map_or(config.from, |r| r.from);
+    let source = match from {
+        MirrorFrom::Worktree => Source::Worktree(target.repo.path.clone()),
+        MirrorFrom::Commit => match commit_source(&target.repo.path, record.as_ref()) {
+            Ok(source) => source,
+            Err(message) => return report.push(Part::Mirror, "content", Status::Unknown, message, None),
         },
-        (MirrorFrom::Commit, Err(err)) => {
-            return report.push(Part::Mirror, "content", Status::Unknown, err.to_string(), None);
-        }
     };
     let listing = match source.list(&excludes) {
         Ok(listing) => listing,
@@ -159,4 +157,20 @@ pub fn check(target: &Target, state: &StateDir, options: &super::Options, report
             Some(fix),
         );
     }
+}
+
+/// The commit a `from: commit` mirror was last made from (the checkout's HEAD if none is recorded).
+fn commit_source(path: &std::path::Path, record: Option<&mirror::Record>) -> Result<Source, String> {
+    let checkout = crate::git::checkout::Checkout::open(path).map_err(|e| crate::redact::error_chain(&e))?;
+    let recorded = record
+        .and_then(|r| r.last_success_commit.as_deref())
+        .and_then(|hex| gix::ObjectId::from_hex(hex.as_bytes()).ok());
+    let commit = match recorded {
+        Some(id) => id,
+        None => checkout.repo.head_id().map_err(|e| e.to_string())?.detach(),
+    };
+    Ok(Source::Commit {
+        repo: checkout.repo.git_dir().to_owned(),
+        commit,
+    })
 }

@@ -46,12 +46,24 @@ impl Target {
     }
 
     /// A checkout by path: its config entry if it has one, else only the checkout is checked.
-    pub fn from_path(path: &std::path::Path, config: &Config) -> Target {
-        if let Some(name) = config.repo_name_for_path(path) {
-            return Target::configured(name, &config.repos[name]);
+    ///
+    /// A path named on the command line that does not exist, or is neither a configured repo nor
+    /// a git checkout, is a usage error: there is nothing to compare, and no drift to report.
+    pub fn from_path(path: &std::path::Path, config: &Config) -> Result<Target, Error> {
+        let canonical = std::fs::canonicalize(path).map_err(|source| Error::NoSuchPath {
+            path: path.to_owned(),
+            source,
+        })?;
+        if let Some(name) = config.repo_name_for_path(&canonical) {
+            return Ok(Target::configured(name, &config.repos[name]));
         }
-        let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
-        Target {
+        if let Err(source) = crate::git::checkout::Checkout::open(&canonical) {
+            return Err(Error::NotACheckout {
+                path: canonical,
+                source: Box::new(source),
+            });
+        }
+        Ok(Target {
             id: RepoId::Path(canonical.clone()),
             repo: RepoConfig {
                 path: canonical,
@@ -62,8 +74,24 @@ impl Target {
                 stacks: Vec::new(),
                 prune: false,
             },
-        }
+        })
     }
+}
+
+/// Why a command-line target cannot be checked (a usage error, exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}: no such checkout; name a configured repo or the path of a git checkout", path.display())]
+    NoSuchPath { path: PathBuf, source: std::io::Error },
+    #[error(
+        "{} is not a git checkout and not a repo of the config; name a configured repo, \
+         the path of a git checkout, or add it to the config's repos",
+        path.display()
+    )]
+    NotACheckout {
+        path: PathBuf,
+        source: Box<crate::git::checkout::Error>,
+    },
 }
 
 /// How to check.

@@ -1,10 +1,12 @@
-//! How drift is shown: a short table for people, and a Prometheus textfile for monitoring.
+//! How drift is shown: a short table for people, and a Prometheus textfile per repo for
+//! monitoring (`driftless-REPO.prom`, each series labelled with its repo).
 
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
 use super::{Item, RepoReport, Status};
 use crate::metrics::{Kind, Metrics};
+use crate::state::RepoId;
 
 /// One row per item: repo, part, item, status, reason; the fix command under a drifted row.
 /// With `all`, items that are fine are listed too.
@@ -48,8 +50,21 @@ pub fn table(reports: &[RepoReport], all: bool) -> String {
     out
 }
 
-/// Render every gauge of every report, families with HELP and TYPE, as one textfile.
-pub fn metrics(reports: &[RepoReport], exit_code: u8, now: u64) -> Metrics {
+/// The textfile of one repo's check: `driftless-STEM.prom` (STEM as in the state dir), so each
+/// `drift-check@NAME` instance owns its file and several instances never overwrite each other.
+pub fn file_stem(id: &RepoId) -> String {
+    format!("{FILE_PREFIX}{}", id.file_stem())
+}
+
+/// What every drift-check textfile's name starts with.
+const FILE_PREFIX: &str = "driftless-";
+
+/// The file one drift-check wrote for every repo before each repo had its own; it would
+/// publish the same series as the per-repo files, which node_exporter rejects.
+const LEGACY_FILE: &str = "driftless.prom";
+
+/// Render one repo's gauges, families with HELP and TYPE; every series carries the repo label.
+pub fn metrics(report: &RepoReport, now: u64) -> Metrics {
     let help: BTreeMap<&str, &str> = [
         (
             "driftless_repo_behind_commits",
@@ -85,10 +100,8 @@ pub fn metrics(reports: &[RepoReport], exit_code: u8, now: u64) -> Metrics {
     .into_iter()
     .collect();
     let mut families: BTreeMap<&str, Vec<(&super::Labels, f64)>> = BTreeMap::new();
-    for report in reports {
-        for (name, labels, value) in &report.gauges {
-            families.entry(name).or_default().push((labels, *value));
-        }
+    for (name, labels, value) in &report.gauges {
+        families.entry(name).or_default().push((labels, *value));
     }
     let mut m = Metrics::new();
     for (name, samples) in families {
@@ -98,27 +111,78 @@ pub fn metrics(reports: &[RepoReport], exit_code: u8, now: u64) -> Metrics {
             m.sample(name, &labels, value);
         }
     }
-    m.family("driftless_drift_items", Kind::Gauge, "Items found drifted, per repo.");
-    for report in reports {
-        let drift = report.items.iter().filter(|i| i.status == Status::Drift).count();
-        m.sample("driftless_drift_items", &[("repo", report.repo.as_str())], drift as f64);
-    }
-    m.family(
-        "driftless_check_exit_code",
-        Kind::Gauge,
-        "Exit code of the last drift-check run.",
-    )
-    .sample("driftless_check_exit_code", &[], f64::from(exit_code))
-    .family(
-        "driftless_check_timestamp_seconds",
-        Kind::Gauge,
-        "When drift-check last ran.",
-    )
-    .sample("driftless_check_timestamp_seconds", &[], now as f64);
+    let repo = [("repo", report.repo.as_str())];
+    let drift = report.items.iter().filter(|i| i.status == Status::Drift).count();
+    m.family("driftless_drift_items", Kind::Gauge, "Items found drifted, per repo.")
+        .sample("driftless_drift_items", &repo, drift as f64)
+        .family(
+            "driftless_check_exit_code",
+            Kind::Gauge,
+            "Exit code of the last drift-check of the repo.",
+        )
+        .sample("driftless_check_exit_code", &repo, f64::from(report.exit().code()))
+        .family(
+            "driftless_check_timestamp_seconds",
+            Kind::Gauge,
+            "When drift-check last checked the repo.",
+        )
+        .sample("driftless_check_timestamp_seconds", &repo, now as f64);
     m
 }
 
-/// Write `driftless.prom` into `dir` atomically.
-pub fn write_metrics(dir: &Path, metrics: &Metrics) -> std::io::Result<()> {
-    metrics.write(dir, "driftless")
+/// A textfile that could not be written or removed.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {action} {}", path.display())]
+pub struct WriteError {
+    /// `write` or `remove`.
+    pub action: &'static str,
+    pub path: PathBuf,
+    pub source: std::io::Error,
+}
+
+/// Write each checked repo's textfile into `dir` atomically, then remove the files of repos
+/// that are neither checked now nor in `configured` (stems of the config's repos), and the
+/// legacy `driftless.prom`. Every file is tried; the failures are returned.
+pub fn write_metrics(
+    dir: &Path,
+    checked: &[(&RepoId, &RepoReport)],
+    configured: &[RepoId],
+    now: u64,
+) -> Vec<WriteError> {
+    let mut errors = Vec::new();
+    let mut keep: BTreeSet<String> = configured.iter().map(file_stem).collect();
+    for (id, report) in checked {
+        let stem = file_stem(id);
+        if let Err(source) = metrics(report, now).write(dir, &stem) {
+            errors.push(WriteError {
+                action: "write",
+                path: dir.join(format!("{stem}.prom")),
+                source,
+            });
+        }
+        keep.insert(stem);
+    }
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        // The writes above already said why the directory is unusable.
+        Err(_) => return errors,
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let stale = match name.strip_suffix(".prom") {
+            _ if name == LEGACY_FILE => true,
+            Some(stem) => stem.starts_with(FILE_PREFIX) && !keep.contains(stem),
+            None => false,
+        };
+        // Unlinking a name never follows it, whatever it is; a directory of that name fails.
+        if stale && let Err(source) = std::fs::remove_file(entry.path()) {
+            errors.push(WriteError {
+                action: "remove",
+                path: entry.path(),
+                source,
+            });
+        }
+    }
+    errors
 }

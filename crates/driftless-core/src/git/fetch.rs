@@ -210,6 +210,59 @@ impl Remote {
 }
 
 impl Remote {
+    /// The remote's tip of the branch, as `git ls-remote` would say: the ref advertisement
+    /// only, nothing written to the checkout (works where `.git` is read-only).
+    pub fn advertised_tip(&self, checkout: &Checkout) -> Result<ObjectId, Error> {
+        let url = self.display();
+        let wanted = format!("refs/heads/{}", self.branch);
+        if has_cleartext_credentials(&self.url) {
+            return Err(Error::CleartextCredentials { url });
+        }
+        let no_branch = || Error::NoSuchBranch {
+            url: url.clone(),
+            branch: self.branch.clone(),
+        };
+        if let Some(remote_repo) = local_remote(&self.url) {
+            return remote_repo
+                .find_reference(wanted.as_str())
+                .ok()
+                .and_then(|r| r.into_fully_peeled_id().ok())
+                .map(|id| id.detach())
+                .ok_or_else(no_branch);
+        }
+        let unreachable = |source| Error::Unreachable {
+            url: url.clone(),
+            source,
+        };
+        let remote = checkout
+            .repo
+            .remote_at(self.url.as_str())
+            .map_err(unreachable)?
+            .with_fetch_tags(gix::remote::fetch::Tags::None)
+            .with_refspecs([wanted.as_str()], Direction::Fetch)
+            .map_err(|source| Error::Fetch {
+                url: url.clone(),
+                source,
+            })?;
+        let connection = match own_transport(&remote, &checkout.repo).map_err(unreachable)? {
+            Some(transport) => remote.to_connection_with_transport(transport),
+            None => remote.connect(Direction::Fetch).map_err(unreachable)?,
+        };
+        let (ref_map, _handshake) = connection
+            .ref_map(gix::progress::Discard, Default::default())
+            .map_err(unreachable)?;
+        ref_map
+            .remote_refs
+            .iter()
+            .find_map(|r| {
+                let (name, target, peeled) = r.unpack();
+                (name == wanted.as_bytes().as_bstr())
+                    .then(|| peeled.or(target).map(ToOwned::to_owned))
+                    .flatten()
+            })
+            .ok_or_else(no_branch)
+    }
+
     /// Where the tracking ref points now: the tip the last successful sync recorded.
     pub fn tracked_tip(&self, checkout: &Checkout) -> Option<ObjectId> {
         checkout

@@ -397,6 +397,7 @@ fn run(target: &Target, options: &Options) -> Report {
     }
     let git = format!("git -C {}", shell_quote(&checkout.workdir.display().to_string()));
 
+    let mut journal_dropped = false;
     if let Some((old, new)) = Journal::read(&checkout) {
         match resume(&checkout, target, options, old, new, &git, report.clone()) {
             Some(done) => {
@@ -415,7 +416,10 @@ fn run(target: &Target, options: &Options) -> Report {
                     record_tip(&checkout, &remote, new, options, done)
                 };
             }
-            None => report = Report::new(target).with_remote(&remote),
+            None => {
+                journal_dropped = true;
+                report = Report::new(target).with_remote(&remote);
+            }
         }
     }
 
@@ -460,6 +464,9 @@ fn run(target: &Target, options: &Options) -> Report {
         return report.refuse(reasons.join("; "), resolve);
     }
 
+    // A run that dropped a stale journal may have left files of its own: the worktree is checked
+    // even when the tips agree, so nothing half-written is ever called "in sync".
+    let after_interruption = journal_dropped;
     let fetched = match remote.fetch(&checkout) {
         Ok(fetched) => fetched,
         Err(
@@ -480,7 +487,7 @@ fn run(target: &Target, options: &Options) -> Report {
         Err(err) => return report.fail(Exit::Io, &err),
     };
     // Scanning the worktree is the costly part of a no-change tick; only an update needs it.
-    let needs_status = options.force || !matches!(relation, Relation::Same);
+    let needs_status = options.force || after_interruption || !matches!(relation, Relation::Same);
     let modified = match needs_status.then(|| checkout.modified_paths()).transpose() {
         Ok(paths) => paths.unwrap_or_default(),
         Err(err) => return report.fail(Exit::Io, &err),
@@ -601,6 +608,21 @@ fn decide(
 ) -> Report {
     let tip = fetched.tip;
     match relation {
+        Relation::Same if !modified.is_empty() => report.refuse(
+            // Only looked at after an interrupted update whose journal no longer applied.
+            format!(
+                "the checkout is at the remote tip but tracked files differ from it: {}",
+                list_paths(modified)
+            ),
+            vec![
+                format!("{git} status   # see what differs, then either"),
+                format!("{git} checkout -- .   # take the committed state, or"),
+                format!(
+                    "sync-repo --force {}   # preserve the files, then take it",
+                    target_arg(target)
+                ),
+            ],
+        ),
         Relation::Same => {
             report.after = Some(local.to_string());
             report.end(Outcome::InSync, Exit::Ok)
@@ -935,6 +957,18 @@ fn resume(
     match checkout.modified_paths() {
         Ok(paths) => foreign.extend(paths.into_iter().filter(|p| !planned.contains(p))),
         Err(err) => return Some(report.fail(Exit::Io, &err)),
+    }
+    if !foreign.is_empty() && options.force && !options.dry_run {
+        // --force takes it from here: the normal path preserves whatever the worktree holds
+        // (half old, half new, plus the changes) and then takes the remote state.
+        tracing::warn!(
+            "an interrupted update {}..{} cannot be finished ({}); --force preserves the worktree and takes the remote",
+            short(&old),
+            short(&new),
+            list_paths(&foreign)
+        );
+        let _ = Journal::remove(&Journal::path(checkout));
+        return None;
     }
     if !foreign.is_empty() {
         return Some(report.refuse(

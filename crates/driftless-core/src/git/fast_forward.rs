@@ -381,6 +381,10 @@ pub enum RefUpdate<'a> {
 /// Write `plan` into the checkout (see the module docs for the order), then move the branch.
 pub fn apply(checkout: &Checkout, plan: &Plan, update: RefUpdate<'_>, reflog: &str) -> Result<Applied, Error> {
     let repo = &checkout.repo;
+    // Held until the new index is in place, as git holds it while it checks out: a person's
+    // `git pull` (or a second sync-repo under another state dir) fails on it instead of
+    // writing files and index in between, which would leave three commits' worth of state.
+    let index_lock = IndexLock::take(checkout)?;
     let journal = Journal::path(checkout);
     Journal {
         old: plan.old.to_string(),
@@ -438,7 +442,7 @@ pub fn apply(checkout: &Checkout, plan: &Plan, update: RefUpdate<'_>, reflog: &s
         applied.written += 1;
     }
 
-    write_index(checkout, plan)?;
+    write_index(checkout, plan, index_lock)?;
     move_branch(checkout, plan, update, reflog)?;
     Journal::remove(&journal)?;
     Ok(applied)
@@ -446,7 +450,7 @@ pub fn apply(checkout: &Checkout, plan: &Plan, update: RefUpdate<'_>, reflog: &s
 
 /// The new index: entries of the new tree, with stat data taken from the old index where the
 /// entry did not change (so `git status` stays fast) and read fresh for written paths.
-fn write_index(checkout: &Checkout, plan: &Plan) -> Result<(), Error> {
+fn write_index(checkout: &Checkout, plan: &Plan, lock: IndexLock) -> Result<(), Error> {
     let changed: HashSet<&BStr> = plan.changes.iter().map(|c| c.path.as_bstr()).collect();
     let on_disk = checkout.repo.open_index().ok();
     let mut index = plan.new_index.clone();
@@ -466,14 +470,54 @@ fn write_index(checkout: &Checkout, plan: &Plan) -> Result<(), Error> {
                 .unwrap_or_default(),
         };
     }
-    let repo = &checkout.repo;
-    let _taking = super::locks::Taking::new(repo, &["index"])?;
-    index.write(gix::index::write::Options::default()).map_err(|source| {
-        super::locks::held_or(repo, &["index"], source, |source| Error::Index {
+    lock.commit(checkout, &index)
+}
+
+/// `index.lock`, taken for a whole update with its lock noted first ([`super::locks`]), so a
+/// kill while it is held does not block later runs. Dropped without [`IndexLock::commit`], the
+/// lock is removed and the index stays as it was.
+struct IndexLock {
+    lock: gix::lock::File,
+    /// Dropped after `lock` (fields drop in order): the note outlives the lock it names.
+    _taking: super::locks::Taking,
+}
+
+impl IndexLock {
+    fn take(checkout: &Checkout) -> Result<IndexLock, Error> {
+        let repo = &checkout.repo;
+        let taking = super::locks::Taking::new(repo, &["index"])?;
+        let lock = gix::lock::File::acquire_to_update_resource(
+            repo.index_path(),
+            gix::lock::acquire::Fail::Immediately,
+            None,
+            0,
+        )
+        .map_err(|err| {
+            super::locks::held_or(repo, &["index"], gix::Error::from_error(err), |source| Error::Index {
+                path: checkout.workdir.clone(),
+                source,
+            })
+        })?;
+        Ok(IndexLock { lock, _taking: taking })
+    }
+
+    /// Write `index` into the lock and rename it into place.
+    fn commit(self, checkout: &Checkout, index: &gix::index::File) -> Result<(), Error> {
+        let failed = |source: gix::Error| Error::Index {
             path: checkout.workdir.clone(),
             source,
-        })
-    })
+        };
+        let IndexLock { lock, _taking } = self;
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, lock);
+        index
+            .write_to(&mut out, gix::index::write::Options::default())
+            .map_err(|err| failed(gix::Error::from_error(err)))?;
+        let lock = out
+            .into_inner()
+            .map_err(|err| failed(gix::Error::from_error(err.into_error())))?;
+        lock.commit().map_err(|err| failed(gix::Error::from_error(err.error)))?;
+        Ok(())
+    }
 }
 
 fn move_branch(checkout: &Checkout, plan: &Plan, update: RefUpdate<'_>, reflog: &str) -> Result<(), Error> {

@@ -372,3 +372,57 @@ fn an_interrupted_update_waits_for_a_foreign_index_lock() {
     w.sync(&[]).expect_code(0);
     oracle::assert_synced(&w.checkout, &w.origin.path_url(), &w.origin.tip());
 }
+
+/// A person's `git pull` while sync-repo writes the worktree fails on `index.lock`, as it would
+/// beside another git, instead of writing files, index and HEAD in between. sync-repo then
+/// finishes, and files, index and HEAD agree on the tip. The update is held mid-write by a
+/// smudge filter that waits on a FIFO.
+#[test]
+fn a_git_pull_during_the_update_fails_on_index_lock() {
+    let w = World::new("pull-during");
+    let gate = w.env.path("gate");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&gate)
+        .status()
+        .expect("mkfifo");
+    assert!(status.success());
+    w.git(&[
+        "config",
+        "filter.gate.smudge",
+        &format!("sh -c 'cat {} >/dev/null; cat'", gate.display()),
+    ]);
+    w.origin
+        .write(".gitattributes", "*.gated filter=gate\n")
+        .write("x.gated", "held back\n")
+        .write("a.txt", "upstream\n");
+    let tip = w.origin.commit("a gated file");
+    let mut child = w
+        .env
+        .sync_repo_std()
+        .arg(&w.checkout)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sync-repo");
+    let index_lock = w.checkout.join(".git/index.lock");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !index_lock.exists() {
+        assert!(std::time::Instant::now() < deadline, "sync-repo never took index.lock");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pull = driftless_tests::git_output(&w.checkout, &["pull", "-q", "--ff-only"]);
+    let pull_err = String::from_utf8_lossy(&pull.stderr).into_owned();
+    assert!(!pull.status.success(), "git pull went ahead beside sync-repo");
+    assert!(pull_err.contains("index.lock"), "{pull_err}");
+    // Open the gate: the filter reads, sync-repo goes on.
+    std::fs::write(&gate, "go\n").expect("open the gate");
+    let out = child.wait_with_output().expect("wait for sync-repo");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(w.head(), tip);
+    assert_eq!(w.git(&["status", "--porcelain"]), "", "files, index and HEAD agree");
+    assert_eq!(
+        std::fs::read_to_string(w.checkout.join("x.gated")).expect("read"),
+        "held back\n"
+    );
+    assert!(!index_lock.exists());
+}

@@ -61,6 +61,8 @@ impl Target {
                 mirror: None,
                 stacks: Vec::new(),
                 prune: false,
+                retry_after: None,
+                inputs: Default::default(),
             },
         }
     }

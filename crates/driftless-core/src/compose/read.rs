@@ -54,7 +54,7 @@ fn open_regular(path: &Path) -> Result<Option<(std::fs::File, u64)>, Error> {
     }
     let file = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc_flags::O_NONBLOCK | libc_flags::O_NOCTTY)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path)
         .map_err(io)?;
     let meta = file.metadata().map_err(io)?;
@@ -85,12 +85,6 @@ pub fn blob_id(path: &Path, kind: gix::hash::Kind) -> Result<Option<gix::ObjectI
         path: path.to_owned(),
         source: std::io::Error::other(err.to_string()),
     })
-}
-
-/// The open flags used, for Linux (the only platform driftless runs on).
-mod libc_flags {
-    pub const O_NONBLOCK: i32 = 0o4000;
-    pub const O_NOCTTY: i32 = 0o400;
 }
 
 #[cfg(test)]

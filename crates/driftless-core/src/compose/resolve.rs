@@ -240,6 +240,10 @@ fn last_name(files: &[PathBuf]) -> Result<Option<String>, read::Error> {
         let Ok(Some(text)) = read::text_if_exists(file) else {
             continue;
         };
+        // Most files have no `name:`: a no-change run then parses them once, not twice.
+        if !text.contains("name") {
+            continue;
+        }
         let Ok(doc) = serde_yaml::from_str::<serde_yaml::Value>(&text) else {
             continue;
         };

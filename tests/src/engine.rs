@@ -339,6 +339,52 @@ impl Engine {
             .collect()
     }
 
+    /// `docker compose ARGS` typed by hand in `dir` (the oracle for what compose itself picks
+    /// there), with a cleared environment; panics with its output unless it succeeds.
+    pub fn compose_in(&self, dir: &Path, args: &[&str]) -> String {
+        let mut cmd = Command::new("docker");
+        cmd.env_clear()
+            .env(
+                "PATH",
+                std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
+            )
+            .env("HOME", self.dir.path())
+            .envs(self.client_env())
+            .current_dir(dir)
+            .arg("compose")
+            .args(args);
+        let out =
+            run_with_timeout(cmd, CALL_TIMEOUT).unwrap_or_else(|e| panic!("docker compose {}: {e}", args.join(" ")));
+        assert!(
+            out.status.success(),
+            "docker compose {} in {} failed ({}): {}",
+            args.join(" "),
+            dir.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Every container (any state) whose compose project starts with `prefix`:
+    /// (project, name) -> id.
+    pub fn containers_with_prefix(&self, prefix: &str) -> std::collections::BTreeMap<(String, String), String> {
+        self.docker(&[
+            "ps",
+            "-a",
+            "--format",
+            "{{.Label \"com.docker.compose.project\"}} {{.Names}} {{.ID}}",
+        ])
+        .lines()
+        .filter_map(|l| {
+            let mut parts = l.split(' ');
+            Some((parts.next()?, parts.next()?, parts.next()?))
+        })
+        .filter(|(project, _, _)| project.starts_with(prefix))
+        .map(|(p, n, i)| ((p.to_owned(), n.to_owned()), i.to_owned()))
+        .collect()
+    }
+
     /// The environment of container `name` (`KEY=value` entries).
     pub fn container_env(&self, name: &str) -> Vec<String> {
         let json = self.docker(&["inspect", "--format", "{{json .Config.Env}}", name]);

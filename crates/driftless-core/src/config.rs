@@ -11,6 +11,9 @@ use serde::Deserialize;
 /// Where the config lives when neither `--config` nor `DRIFTLESS_CONFIG` says otherwise.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/driftless/driftless.yaml";
 
+/// How long a failed apply is not retried with the same inputs, unless `retry_after` says.
+pub const DEFAULT_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// The branch synced when a repo entry names none.
 pub const DEFAULT_BRANCH: &str = "main";
 
@@ -56,6 +59,25 @@ pub struct RepoConfig {
     /// removal is reported and the stack left running.
     #[serde(default)]
     pub prune: bool,
+    /// After a failed apply, how long that same digest is skipped before it is tried again
+    /// (`30m`, `1h`; default [`DEFAULT_RETRY_AFTER`]). A new commit touching the stack's
+    /// inputs, or `--force`, tries at once.
+    pub retry_after: Option<String>,
+    /// How inputs git does not track are identified (see [`InputsConfig`]).
+    #[serde(default)]
+    pub inputs: InputsConfig,
+}
+
+/// `repos.NAME.inputs`: inputs of a stack that git does not track (a gitignored bind mount or
+/// env file that lives only on the host) are identified by their existence and type, so a
+/// file a service rewrites itself (Traefik's `acme.json`) never triggers an apply or a drift.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputsConfig {
+    /// Globs of repo-relative paths (`stacks/*/secrets.env`) whose content is configuration:
+    /// untracked ones are identified by their content too.
+    #[serde(default)]
+    pub watch: Vec<String>,
 }
 
 /// One item of `repos.NAME.stacks`.
@@ -305,6 +327,11 @@ impl Config {
                 && let Err(message) = crate::time::parse_duration(age)
             {
                 return Err(invalid(format!("repos.{name}.max_sync_age: {message}")));
+            }
+            if let Some(after) = &repo.retry_after
+                && let Err(message) = crate::time::parse_duration(after)
+            {
+                return Err(invalid(format!("repos.{name}.retry_after: {message}")));
             }
             if let Some(mirror) = &repo.mirror {
                 if let Err(message) = crate::mirror::filter::Excludes::new(&mirror.exclude) {

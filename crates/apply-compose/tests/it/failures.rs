@@ -67,13 +67,14 @@ fn a_broken_compose_file_fails_that_stack_with_composes_message_and_the_others_s
         before["stacks"][hub.project("b")]["applied_digest"]
     );
 
-    // Fixed in git: the next run applies it, saying the last apply failed.
+    // Fixed in git: the next run applies it, saying the last apply failed; `c`, whose inputs
+    // are the ones that failed, is skipped without failing the run again.
     hub.add_stack("a", "v3");
     hub.commit("fix a");
     let out = hub.apply(&[]);
-    out.expect_code(65)
+    out.expect_code(0)
         .expect_stack(&hub.project("a"), "applied", &["last apply failed", "bogus_key"])
-        .expect_stack(&hub.project("c"), "failed", &["last apply failed"])
+        .expect_stack(&hub.project("c"), "skipped", &["failed to apply", "--force"])
         .expect_stack(&hub.project("b"), "unchanged", &[]);
     assert_eq!(hub.running_greeting("a").as_deref(), Some("v3"));
     assert!(hub.stack_state("a")["last_error"].is_null());
@@ -148,9 +149,12 @@ fn wait_with_a_failing_healthcheck_fails_the_stack() {
     );
     assert!(!hub.stack_state("well")["applied_digest"].is_null());
 
-    // Still failing: retried on the next run, even though nothing changed in git.
+    // Nothing changed in git: the failed digest is skipped, not failed again; --force retries.
     hub.apply(&[])
-        .expect_code(65)
-        .expect_stack(&hub.project("sick"), "failed", &["never applied successfully"])
+        .expect_code(0)
+        .expect_stack(&hub.project("sick"), "skipped", &["unhealthy"])
         .expect_stack(&hub.project("well"), "unchanged", &[]);
+    hub.apply(&["--force", "--stack", &hub.project("sick")])
+        .expect_code(65)
+        .expect_stack(&hub.project("sick"), "failed", &["never applied successfully"]);
 }

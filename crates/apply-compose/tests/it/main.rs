@@ -3,14 +3,18 @@
 //! containers, and with a recording fake compose where it is about the decision (parsing).
 
 mod apply;
+mod bad_deploys;
 mod dirty;
 mod dry_run;
 use driftless_tests::engine;
 mod failures;
 mod hold;
+mod inputs;
 mod output;
 mod parsing;
 mod prune;
+mod resolution;
+mod robustness;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -149,15 +153,15 @@ impl Hub {
         self.set_compose_script(&script);
     }
 
-    fn set_compose_script(&mut self, script: &str) {
+    /// Run compose through `script` (a shell script standing in for compose).
+    pub fn set_compose_script(&mut self, script: &str) {
         write_exec(&self.env.root(), "compose-wrapper.sh", script);
         self.compose_command = Some(self.env.path("compose-wrapper.sh").display().to_string());
     }
 
     /// Every compose call recorded so far, one line each.
     pub fn compose_calls(&self) -> Vec<String> {
-        std::fs::read_to_string(self.env.path("compose-calls.log"))
-            .unwrap_or_default()
+        String::from_utf8_lossy(&std::fs::read(self.env.path("compose-calls.log")).unwrap_or_default())
             .lines()
             .map(str::to_owned)
             .collect()

@@ -288,7 +288,7 @@ fn extends_from_another_directory_resolves_its_paths_from_there() {
 }
 
 #[test]
-fn configs_and_secrets_file_sources_are_inputs_even_untracked() {
+fn configs_and_secrets_file_sources_are_inputs_and_untracked_ones_by_content_when_watched() {
     let hub = applied_stack(
         "pconfigs",
         &[
@@ -301,15 +301,24 @@ fn configs_and_secrets_file_sources_are_inputs_even_untracked() {
             ),
             ("app.conf", "a=1\n"),
             ("token.txt", "t1\n"),
-            // Secrets kept out of git still count: by content.
+            // A secret kept out of git.
             (".gitignore", "local-token.txt\n"),
             ("local-token.txt", "s1\n"),
         ],
     );
     hub.expect_reapplied(&[("app.conf", "a=2\n")], &["config file {dir}/app.conf changed"]);
     hub.expect_reapplied(&[("token.txt", "t2\n")], &["secret file {dir}/token.txt changed"]);
+    // A secret kept out of git counts by existence only, unless `inputs.watch` lists it.
+    hub.write(&format!("{}/local-token.txt", hub.stack_dir("s")), "s2\n");
+    hub.apply(&[])
+        .expect_code(0)
+        .expect_stack(&hub.project("s"), "unchanged", &[]);
+    hub.configure("    stacks: [\"stacks/*\"]\n    inputs: {watch: [\"stacks/*/local-token.txt\"]}\n");
+    hub.apply(&[])
+        .expect_code(0)
+        .expect_stack(&hub.project("s"), "applied", &["local-token.txt changed"]);
     hub.expect_reapplied(
-        &[("local-token.txt", "s2\n")],
+        &[("local-token.txt", "s3\n")],
         &["secret file {dir}/local-token.txt changed"],
     );
     hub.expect_unchanged_by("NOTES.md");

@@ -2,7 +2,9 @@
 //! the stacks whose inputs changed, each decision with a reason a person can read.
 //!
 //! - [`stacks`]: which directories are stacks, with which options.
+//! - [`resolve`]: what compose itself picks in a stack directory (files, name, env, profiles).
 //! - [`model`]: which files a stack reads (the only compose YAML parser).
+//! - [`read`]: bounded reads of a stack's own files, special files refused.
 //! - [`runner`]: the real compose command.
 //!
 //! A stack's digest covers every input it reads from the repo, identified by git's own object
@@ -11,6 +13,8 @@
 //! applied when it differs, was never applied, or last failed.
 
 pub mod model;
+pub mod read;
+pub mod resolve;
 pub mod runner;
 pub mod stacks;
 
@@ -41,6 +45,10 @@ pub struct Target {
     pub path: PathBuf,
     pub stacks: Vec<StackEntry>,
     pub prune: bool,
+    /// Globs of untracked inputs identified by content (`inputs.watch`).
+    pub watch: Vec<String>,
+    /// How long a failed digest is skipped (`retry_after`).
+    pub retry_after: Duration,
 }
 
 impl Target {
@@ -51,6 +59,12 @@ impl Target {
             path: repo.path.clone(),
             stacks: repo.stacks.clone(),
             prune: repo.prune,
+            watch: repo.inputs.watch.clone(),
+            retry_after: repo
+                .retry_after
+                .as_deref()
+                .and_then(|t| crate::time::parse_duration(t).ok())
+                .unwrap_or(crate::config::DEFAULT_RETRY_AFTER),
         }
     }
 
@@ -62,10 +76,10 @@ impl Target {
         }
         let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
         let mut stacks = vec![StackEntry::Glob("*".into())];
-        if stacks::compose_file(&canonical).is_some() {
+        if stacks::is_stack_dir(&canonical) {
             stacks.push(StackEntry::Stack(crate::config::StackConfig {
                 dir: String::new(),
-                project: canonical.file_name().map(|n| n.to_string_lossy().into_owned()),
+                project: None,
                 files: Vec::new(),
                 env_file: Vec::new(),
                 profiles: Vec::new(),
@@ -79,6 +93,8 @@ impl Target {
             path: canonical,
             stacks,
             prune: false,
+            watch: Vec::new(),
+            retry_after: crate::config::DEFAULT_RETRY_AFTER,
         }
     }
 }
@@ -116,8 +132,11 @@ pub enum Action {
     Held,
     /// Tracked inputs are modified in the checkout: not applied.
     Refused,
-    /// Compose failed (or the engine was down); state not advanced, retried next run.
+    /// Compose failed (or the engine was down); state not advanced. The same inputs are
+    /// skipped until a new commit changes them, `--force`, or `retry_after`.
     Failed,
+    /// These inputs failed to apply before: not tried again yet (not a failure of this run).
+    Skipped,
     /// Removed from git and taken down (`prune: true`).
     Pruned,
     /// `--dry-run`: would be taken down.
@@ -163,6 +182,12 @@ pub struct StackRecord {
     pub applied_at: Option<u64>,
     /// The last attempt's error, if it failed.
     pub last_error: Option<String>,
+    /// The digest whose apply failed, so the next runs skip it instead of failing again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_digest: Option<String>,
+    /// The commit whose apply failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_commit: Option<String>,
     pub last_attempt_at: Option<u64>,
     pub held: bool,
 }
@@ -231,7 +256,7 @@ pub fn apply(target: &Target, state: &StateDir, options: &Options) -> Report {
         Ok(lock) => lock,
         Err(err) => return fail(report, err.exit(), &err),
     };
-    let previous: Record = state.read(&target.id, TOOL).ok().flatten().unwrap_or_default();
+    let previous = read_record(state, &target.id);
     let mut record = match run(target, options, &previous, &mut report) {
         Ok(record) => record,
         Err((exit, err)) => return fail(report, exit, err.as_ref()),
@@ -271,6 +296,43 @@ pub fn apply(target: &Target, state: &StateDir, options: &Options) -> Report {
 }
 
 type Failure = (Exit, Box<dyn std::error::Error + Send + Sync>);
+
+/// The state record of the last run; one that cannot be read or parsed is reported, naming
+/// the file, and the stacks are treated as never applied (applying is idempotent in compose).
+pub fn read_record(state: &StateDir, id: &RepoId) -> Record {
+    match state.read(id, TOOL) {
+        Ok(record) => record.unwrap_or_default(),
+        Err(err) => {
+            tracing::warn!("{}; treating every stack as never applied", error_chain(&err));
+            Record::default()
+        }
+    }
+}
+
+/// Why a stack whose current digest already failed is not tried again on this run, if it is
+/// not: a failed deploy fails the unit (and notifies) once, not on every tick.
+fn skip_failed(record: &StackRecord, digest: &str, force: bool, target: &Target, project: &str) -> Option<String> {
+    if force || record.failed_digest.as_deref() != Some(digest) {
+        return None;
+    }
+    let since = crate::time::now_unix().saturating_sub(record.last_attempt_at.unwrap_or(0));
+    let after = target.retry_after.as_secs();
+    if since >= after {
+        return None;
+    }
+    Some(format!(
+        "commit {} failed to apply {since}s ago: {}; skipped until a new commit changes its inputs, \
+         retry_after ({after}s) passes, or `apply-compose {} --stack {project} --force`",
+        short_commit(record.failed_commit.as_deref()),
+        record.last_error.as_deref().unwrap_or("unknown error"),
+        target.id.label(),
+    ))
+}
+
+/// The first 7 characters of a recorded commit, whatever the state file holds.
+fn short_commit(commit: Option<&str>) -> String {
+    commit.map_or("-".into(), |c| c.chars().take(7).collect())
+}
 
 fn run(target: &Target, options: &Options, previous: &Record, report: &mut Report) -> Result<Record, Failure> {
     let checkout = Checkout::open(&target.path).map_err(|e| (Exit::Usage, e.into()))?;
@@ -327,7 +389,7 @@ fn run(target: &Target, options: &Options, previous: &Record, report: &mut Repor
             report.stacks.push(line);
             continue;
         }
-        let inputs = match model::inputs(&root.join(&stack.dir), &stack.files, &stack.env_files) {
+        let inputs = match model::inputs(&stack.project_dir, &stack.files, &stack.env_files) {
             Ok(inputs) => inputs,
             Err(err) => {
                 // Let compose itself say what is wrong: digest the files we know of and apply.
@@ -343,14 +405,19 @@ fn run(target: &Target, options: &Options, previous: &Record, report: &mut Repor
                 }
             }
         };
-        let modified = modified.get_or_insert_with(|| {
-            checkout
-                .modified_paths()
-                .unwrap_or_default()
-                .into_iter()
-                .map(|p| p.to_str_lossy().into_owned())
-                .collect()
-        });
+        if modified.is_none() {
+            // Not knowing whether inputs are edited is not "clean": nothing is deployed.
+            let paths = checkout.modified_paths().map_err(|err| {
+                let message = format!(
+                    "cannot tell whether the stacks' inputs are modified in the checkout ({}); nothing applied: check it with `git -C {} status`",
+                    error_chain(&err),
+                    root.display()
+                );
+                (Exit::Io, message.into())
+            })?;
+            modified = Some(paths.into_iter().map(|p| p.to_str_lossy().into_owned()).collect());
+        }
+        let Some(modified) = modified.as_ref() else { continue };
         // With --allow-dirty compose deploys the edited files, so the digest records their
         // content: undoing the edit later is a change again.
         let worktree_paths = if options.allow_dirty {
@@ -358,7 +425,15 @@ fn run(target: &Target, options: &Options, previous: &Record, report: &mut Repor
         } else {
             BTreeSet::new()
         };
-        let (digest, ids, kinds) = digest(&checkout, &head_tree, &root, &stack, &inputs, &worktree_paths);
+        let (digest, ids, kinds) = digest(
+            &checkout,
+            &head_tree,
+            &root,
+            &stack,
+            &inputs,
+            &worktree_paths,
+            &target.watch,
+        );
         line.digest = Some(digest.clone());
         let before = previous.stacks.get(&stack.project);
         let dirty: Vec<&String> = ids
@@ -377,6 +452,14 @@ fn run(target: &Target, options: &Options, previous: &Record, report: &mut Repor
             report.stacks.push(line);
             continue;
         }
+        if let Some(b) = before
+            && let Some(skip) = skip_failed(b, &digest, options.force, target, &stack.project)
+        {
+            line.action = Action::Skipped;
+            line.reasons.push(skip);
+            report.stacks.push(line);
+            continue;
+        }
         match before {
             None => line.reasons.push("never applied".into()),
             Some(b) if b.applied_digest.is_none() => line.reasons.push("never applied successfully".into()),
@@ -391,12 +474,8 @@ fn run(target: &Target, options: &Options, previous: &Record, report: &mut Repor
                 .extend(explain(&b.applied_inputs, &ids, &kinds, b, head_id)),
             Some(_) if options.force => line.reasons.push("--force".into()),
             Some(b) => {
-                line.reasons.push(format!(
-                    "unchanged since {}",
-                    b.applied_commit
-                        .as_deref()
-                        .map_or("-".into(), |c| c[..c.len().min(7)].to_owned())
-                ));
+                line.reasons
+                    .push(format!("unchanged since {}", short_commit(b.applied_commit.as_deref())));
                 if let Some(r) = record.stacks.get_mut(&stack.project) {
                     r.held = false;
                 }
@@ -424,10 +503,7 @@ fn run(target: &Target, options: &Options, previous: &Record, report: &mut Repor
         if present.contains(project) || (!options.only.is_empty() && !options.only.contains(project)) {
             continue;
         }
-        if root.join(&rec.dir).is_dir()
-            && stacks::compose_file(&root.join(&rec.dir)).is_some()
-            && options.only.is_empty()
-        {
+        if root.join(&rec.dir).is_dir() && stacks::is_stack_dir(&root.join(&rec.dir)) && options.only.is_empty() {
             // Still in the repo but no longer selected by the config: leave it be.
             continue;
         }
@@ -449,18 +525,22 @@ fn run(target: &Target, options: &Options, previous: &Record, report: &mut Repor
             continue;
         }
         entry.last_attempt_at = Some(now);
-        match options.compose.up(&root, &stack) {
+        match options.compose.up(&stack) {
             Ok(()) => {
                 entry.applied_digest = line.digest.clone();
                 entry.applied_inputs = ids;
                 entry.applied_commit = Some(head_id.to_string());
                 entry.applied_at = Some(now);
                 entry.last_error = None;
+                entry.failed_digest = None;
+                entry.failed_commit = None;
             }
             Err(err) => {
                 line.action = Action::Failed;
                 line.reasons.push(error_chain(&err));
                 entry.last_error = Some(error_chain(&err));
+                entry.failed_digest = line.digest.clone();
+                entry.failed_commit = Some(head_id.to_string());
             }
         }
         report.stacks.push(line);
@@ -504,10 +584,11 @@ fn run(target: &Target, options: &Options, previous: &Record, report: &mut Repor
 pub type InputIds = BTreeMap<String, String>;
 
 /// The stack's digest, and each input's id: git's object id at HEAD for tracked paths (a tree
-/// id for a directory), a content hash for untracked files (secrets kept out of git), or a
-/// marker for missing ones; paths in `from_worktree` (edited inputs deployed with
-/// --allow-dirty) by their worktree content. Stack options are part of the digest too.
-/// drift-check computes the desired digest with this same function.
+/// id for a directory); for paths git does not track, their existence and type, plus their
+/// content (hashed as a stream) when `watch` lists them as configuration; paths in
+/// `from_worktree` (edited inputs deployed with --allow-dirty) by their worktree content.
+/// Special files are never opened. Stack options are part of the digest too. drift-check
+/// computes the desired digest with this same function.
 pub fn digest(
     checkout: &Checkout,
     head_tree: &gix::Tree<'_>,
@@ -515,35 +596,62 @@ pub fn digest(
     stack: &Stack,
     inputs: &model::Inputs,
     from_worktree: &BTreeSet<String>,
+    watch: &[String],
 ) -> (String, InputIds, BTreeMap<String, &'static str>) {
     let mut ids = BTreeMap::new();
     let mut kinds = BTreeMap::new();
     for (path, kind) in &inputs.paths {
-        let Ok(rela) = path.strip_prefix(root) else { continue }; // Outside the repo: not desired state.
-        let rela = rela.to_string_lossy().into_owned();
+        let Ok(rela_path) = path.strip_prefix(root) else {
+            continue;
+        }; // Outside the repo: not desired state.
+        let rela = rela_path.to_string_lossy().into_owned();
         let edited = from_worktree.contains(&rela) || from_worktree.iter().any(|m| m.starts_with(&format!("{rela}/")));
-        let id = match head_tree.lookup_entry_by_path(&rela) {
+        // Looked up by the exact path: a directory name that is not UTF-8 is still found.
+        let id = match head_tree.lookup_entry_by_path(rela_path) {
             Ok(Some(entry)) if !edited => entry.object_id().to_string(),
-            _ => match std::fs::read(path) {
-                Ok(data) => gix::objs::compute_hash(checkout.repo.object_hash(), gix::object::Kind::Blob, &data)
-                    .map_or_else(|_| "unreadable".to_owned(), |id| format!("worktree:{id}")),
-                Err(_) if path.is_dir() => "worktree-dir".to_owned(),
-                Err(_) => "missing".to_owned(),
-            },
+            _ => {
+                let watched = watch
+                    .iter()
+                    .any(|w| crate::mirror::filter::glob(w.trim_matches('/').as_bytes(), rela.as_bytes()));
+                worktree_id(path, edited || watched, checkout.repo.object_hash())
+            }
         };
         ids.insert(rela.clone(), id);
         kinds.insert(rela, *kind);
     }
+    // Written so that a stack compose resolves the way earlier versions did keeps its digest:
+    // the default `.env` and the stack directory as project directory add nothing.
+    let env: &[PathBuf] = if stack.env_explicit { &stack.env_files } else { &[] };
     let mut text = format!(
         "project {}\nfiles {:?}\nenv {:?}\nprofiles {:?}\nwait {:?}\n",
-        stack.project, stack.files, stack.env_files, stack.profiles, stack.wait
+        stack.project, stack.files, env, stack.profiles, stack.wait
     );
+    if stack.project_dir != stack.path {
+        text.push_str(&format!("project_dir {:?}\n", stack.project_dir));
+    }
     for (path, id) in &ids {
         text.push_str(&format!("{path}\0{id}\n"));
     }
     let digest = gix::objs::compute_hash(checkout.repo.object_hash(), gix::object::Kind::Blob, text.as_bytes())
         .map_or_else(|_| "0".repeat(40), |id| id.to_string());
     (digest, ids, kinds)
+}
+
+/// How a path git does not have at HEAD is identified: by type, and by content when `content`.
+fn worktree_id(path: &Path, content: bool, hash: gix::hash::Kind) -> String {
+    match std::fs::metadata(path) {
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => "missing".to_owned(),
+        Err(_) => "unreadable".to_owned(),
+        Ok(meta) if meta.is_dir() => "worktree-dir".to_owned(),
+        Ok(meta) if !meta.is_file() => "special-file".to_owned(),
+        Ok(_) if !content => "untracked-file".to_owned(),
+        Ok(_) => match read::blob_id(path, hash) {
+            Ok(Some(id)) => format!("worktree:{id}"),
+            Ok(None) => "missing".to_owned(),
+            Err(read::Error::NotRegular { .. }) => "special-file".to_owned(),
+            Err(_) => "unreadable".to_owned(),
+        },
+    }
 }
 
 /// Why a stack's digest changed, one reason per input ("env_file stacks/x/x.env changed in 3f2a9c1").
@@ -554,10 +662,7 @@ pub fn explain(
     record: &StackRecord,
     head: gix::ObjectId,
 ) -> Vec<String> {
-    let since = record
-        .applied_commit
-        .as_deref()
-        .map_or("-".into(), |c| c[..c.len().min(7)].to_owned());
+    let since = short_commit(record.applied_commit.as_deref());
     let at = short(&head);
     let mut reasons = Vec::new();
     for (path, id) in now {

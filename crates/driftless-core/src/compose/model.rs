@@ -12,19 +12,13 @@ use std::path::{Component, Path, PathBuf};
 
 use serde_yaml::Value;
 
-/// The file names compose looks for in a stack directory, in its order of preference.
-pub const COMPOSE_FILE_NAMES: [&str; 4] = [
-    "compose.yaml",
-    "compose.yml",
-    "docker-compose.yaml",
-    "docker-compose.yml",
-];
-
 /// Why a stack's model could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot read {path}", path = path.display())]
-    Read { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Read(#[from] super::read::Error),
+    #[error("{path} does not exist", path = path.display())]
+    Missing { path: PathBuf },
     #[error("{path}: {message}", path = path.display())]
     Parse { path: PathBuf, message: String },
 }
@@ -39,25 +33,23 @@ pub struct Inputs {
 }
 
 /// Collect the inputs of a stack whose project directory is `project_dir`, made of
-/// `files` (absolute), with `env_files` replacing the default `.env` when given.
+/// `files` (absolute) and reading `env_files` (absolute; missing ones set nothing).
 pub fn inputs(project_dir: &Path, files: &[PathBuf], env_files: &[PathBuf]) -> Result<Inputs, Error> {
     let mut seen = BTreeSet::new();
     let mut out: Vec<(PathBuf, &'static str)> = Vec::new();
     let mut services = BTreeSet::new();
 
-    let env_files: Vec<PathBuf> = if env_files.is_empty() {
-        vec![project_dir.join(".env")]
-    } else {
-        env_files.to_vec()
-    };
-    let mut vars: HashMap<String, String> = std::env::vars().collect();
-    for env_file in &env_files {
+    // The process environment wins over env files; among env files, a later one wins.
+    let mut from_files: HashMap<String, String> = HashMap::new();
+    for env_file in env_files {
         out.push((env_file.clone(), "env file"));
-        if let Ok(text) = std::fs::read_to_string(env_file) {
-            for (key, value) in parse_env(&text) {
-                vars.entry(key).or_insert(value);
-            }
+        if let Ok(Some(text)) = super::read::text_if_exists(env_file) {
+            from_files.extend(parse_env(&text));
         }
+    }
+    let mut vars: HashMap<String, String> = std::env::vars().collect();
+    for (key, value) in from_files {
+        vars.entry(key).or_insert(value);
     }
 
     let mut queue: Vec<(PathBuf, PathBuf, &'static str)> = files
@@ -69,10 +61,7 @@ pub fn inputs(project_dir: &Path, files: &[PathBuf], env_files: &[PathBuf]) -> R
             continue;
         }
         out.push((file.clone(), kind));
-        let text = std::fs::read_to_string(&file).map_err(|source| Error::Read {
-            path: file.clone(),
-            source,
-        })?;
+        let text = super::read::text_if_exists(&file)?.ok_or_else(|| Error::Missing { path: file.clone() })?;
         let mut doc: Value = serde_yaml::from_str(&text).map_err(|e| Error::Parse {
             path: file.clone(),
             message: e.to_string(),
@@ -262,7 +251,8 @@ pub fn interpolate(text: &str, vars: &HashMap<String, String>) -> String {
     out
 }
 
-/// `KEY=value` lines of a `.env` file (comments, `export ` and quotes handled).
+/// `KEY=value` lines of a `.env` file (comments, inline ` #` comments after unquoted values,
+/// `export ` and quotes handled), as compose reads them.
 pub fn parse_env(text: &str) -> Vec<(String, String)> {
     text.lines()
         .filter_map(|line| {
@@ -273,11 +263,14 @@ pub fn parse_env(text: &str) -> Vec<(String, String)> {
             let line = line.strip_prefix("export ").unwrap_or(line);
             let (key, value) = line.split_once('=')?;
             let value = value.trim();
-            let value = value
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
-                .unwrap_or(value);
+            let quoted = |q: char| value.strip_prefix(q).and_then(|v| v.find(q).map(|end| &v[..end]));
+            let value = quoted('"').or_else(|| quoted('\'')).unwrap_or_else(|| {
+                let comment = value
+                    .char_indices()
+                    .find(|&(i, c)| c == '#' && i > 0 && value[..i].ends_with([' ', '\t']))
+                    .map_or(value.len(), |(i, _)| i);
+                value[..comment].trim_end()
+            });
             Some((key.trim().to_owned(), value.to_owned()))
         })
         .collect()
@@ -331,13 +324,14 @@ mod tests {
 
     #[test]
     fn env_files_parse_quotes_and_exports() {
-        let vars = parse_env("# c\nexport A=1\nB=\"two words\"\nC='x'\n\nbad\n");
+        let vars = parse_env("# c\nexport A=1\nB=\"two words\"\nC='x' # c\n\nbad\nD=a#b # c\n");
         assert_eq!(
             vars,
             vec![
                 ("A".into(), "1".into()),
                 ("B".into(), "two words".into()),
-                ("C".into(), "x".into())
+                ("C".into(), "x".into()),
+                ("D".into(), "a#b".into())
             ]
         );
     }
@@ -375,7 +369,7 @@ secrets:
         std::fs::write(d.join("shared/common.yaml"), "services:\n  w:\n    env_file: w.env\n").expect("write");
         std::fs::write(d.join("shared/long.yaml"), "services: {}\n").expect("write");
         std::fs::write(d.join("base.yaml"), "services:\n  b:\n    image: x\n").expect("write");
-        let found = inputs(d, &[d.join("compose.yaml")], &[]).expect("inputs");
+        let found = inputs(d, &[d.join("compose.yaml")], &[d.join(".env")]).expect("inputs");
         let rel: Vec<String> = found
             .paths
             .iter()

@@ -2,8 +2,8 @@
 //! Its output goes to the log, each line prefixed with the stack's name.
 
 use std::io::BufRead;
-use std::path::Path;
 
+use super::resolve::COMPOSE_ENV_VARS;
 use super::stacks::Stack;
 
 /// How to call compose.
@@ -69,7 +69,7 @@ impl Compose {
     /// Check that the engine answers, before anything is applied (`compose ls` talks to it).
     pub fn check_engine(&self) -> Result<(), Error> {
         let (program, args) = self.split(&["ls", "--quiet"]);
-        match duct::cmd(program, &args)
+        match without_compose_env(duct::cmd(program, &args))
             .stdout_capture()
             .stderr_capture()
             .unchecked()
@@ -91,8 +91,8 @@ impl Compose {
     }
 
     /// `compose -p P --project-directory D -f ... up -d --remove-orphans [--wait]`.
-    pub fn up(&self, root: &Path, stack: &Stack) -> Result<(), Error> {
-        let mut args = self.project_args(root, stack);
+    pub fn up(&self, stack: &Stack) -> Result<(), Error> {
+        let mut args = self.project_args(stack);
         args.extend(["up", "-d", "--remove-orphans"].map(String::from));
         if let Some(timeout) = stack.wait {
             args.push("--wait".into());
@@ -101,13 +101,13 @@ impl Compose {
                 args.push(timeout.to_string());
             }
         }
-        self.run("up", &stack.project, &args)
+        self.run("up", &stack.project, &args, Some(stack))
     }
 
     /// `compose -p P down`: for a stack removed from git, with `prune: true`.
     pub fn down(&self, project: &str) -> Result<(), Error> {
         let args = ["-p", project, "down", "--remove-orphans"].map(String::from).to_vec();
-        self.run("down", project, &args)
+        self.run("down", project, &args, None)
     }
 
     /// The containers of a project as compose sees them (`ps -a --format json`).
@@ -146,8 +146,8 @@ impl Compose {
 
     /// The services the stack defines and the config hash compose would give each
     /// (`config --hash '*'`), to compare with the running containers' labels.
-    pub fn config_hashes(&self, root: &Path, stack: &Stack) -> Result<Vec<(String, String)>, Error> {
-        let mut args = self.project_args(root, stack);
+    pub fn config_hashes(&self, stack: &Stack) -> Result<Vec<(String, String)>, Error> {
+        let mut args = self.project_args(stack);
         args.extend(["config", "--hash", "*"].map(String::from));
         let extra: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = self.capture("config", &stack.project, &extra)?;
@@ -163,8 +163,8 @@ impl Compose {
     /// The services `up` would recreate, asked of compose itself (`up -d --dry-run`): the
     /// arbiter when a container's config-hash label and `config --hash` disagree, which compose
     /// 2.40 does for services with an `env_file` even when `up` would change nothing.
-    pub fn would_recreate(&self, root: &Path, stack: &Stack) -> Result<Vec<String>, Error> {
-        let mut args = self.project_args(root, stack);
+    pub fn would_recreate(&self, stack: &Stack) -> Result<Vec<String>, Error> {
+        let mut args = self.project_args(stack);
         args.extend(["up", "-d", "--dry-run"].map(String::from));
         let extra: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = self.capture_all("up --dry-run", &stack.project, &extra)?;
@@ -192,7 +192,7 @@ impl Compose {
 
     fn capture_inner(&self, action: &'static str, stack: &str, extra: &[&str], merge: bool) -> Result<String, Error> {
         let (program, args) = self.split(extra);
-        let cmd = duct::cmd(program, &args);
+        let cmd = without_compose_env(duct::cmd(program, &args));
         let cmd = if merge {
             cmd.stderr_to_stdout()
         } else {
@@ -218,18 +218,21 @@ impl Compose {
         }
     }
 
-    fn project_args(&self, root: &Path, stack: &Stack) -> Vec<String> {
+    /// Every choice compose would otherwise make itself, made explicit: the project name and
+    /// directory, the files, the env files and the profiles driftless resolved and digested.
+    /// The default `.env` is passed only when it exists (compose refuses a missing `--env-file`).
+    fn project_args(&self, stack: &Stack) -> Vec<String> {
         let mut args = vec![
             "--project-name".to_owned(),
             stack.project.clone(),
             "--project-directory".to_owned(),
-            root.join(&stack.dir).display().to_string(),
+            stack.project_dir.display().to_string(),
         ];
         for file in &stack.files {
             args.push("-f".into());
             args.push(file.display().to_string());
         }
-        for env in &stack.env_files {
+        for env in stack.env_files.iter().filter(|e| stack.env_explicit || e.is_file()) {
             args.push("--env-file".into());
             args.push(env.display().to_string());
         }
@@ -240,11 +243,17 @@ impl Compose {
         args
     }
 
-    fn run(&self, action: &'static str, stack: &str, args: &[String]) -> Result<(), Error> {
+    /// Run compose with its output (stdout and stderr, read as bytes: compose prints whatever
+    /// its containers' names and images hold) logged line by line, and always wait for it.
+    fn run(&self, action: &'static str, stack: &str, args: &[String], dir: Option<&Stack>) -> Result<(), Error> {
         let extra: Vec<&str> = args.iter().map(String::as_str).collect();
         let (program, all) = self.split(&extra);
         tracing::info!("[{stack}] running {} {}", program, all.join(" "));
-        let reader = match duct::cmd(program, &all).stderr_to_stdout().unchecked().reader() {
+        let mut cmd = without_compose_env(duct::cmd(program, &all));
+        if let Some(dir) = dir {
+            cmd = cmd.dir(&dir.path);
+        }
+        let reader = match cmd.stderr_to_stdout().unchecked().reader() {
             Ok(reader) => reader,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                 return Err(Error::Missing {
@@ -262,9 +271,22 @@ impl Compose {
         };
         let mut tail: Vec<String> = Vec::new();
         let mut lines = std::io::BufReader::new(&reader);
-        let mut line = String::new();
-        while lines.read_line(&mut line).is_ok_and(|n| n > 0) {
-            let text = line.trim_end();
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match lines.read_until(b'\n', &mut line) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(err) => {
+                    tracing::warn!("[{stack}] reading compose's output failed: {err}; waiting for it to finish");
+                    // Keep its pipe drained so it cannot block on a write.
+                    let _ = std::io::copy(&mut lines, &mut std::io::sink());
+                    break;
+                }
+            }
+            let text = String::from_utf8_lossy(&line);
+            let text = text.trim_end();
             if !text.is_empty() {
                 tracing::info!("[{stack}] {text}");
                 tail.push(text.to_owned());
@@ -272,9 +294,15 @@ impl Compose {
                     tail.remove(0);
                 }
             }
-            line.clear();
         }
-        let status = reader.try_wait().ok().flatten().map(|out| out.status);
+        // Compose is never left running behind a report: wait for it whatever the reading did.
+        let status = loop {
+            match reader.try_wait() {
+                Ok(Some(out)) => break Some(out.status),
+                Ok(None) => std::thread::sleep(std::time::Duration::from_millis(20)),
+                Err(_) => break None,
+            }
+        };
         match status {
             Some(status) if status.success() => Ok(()),
             status => Err(Error::Failed {
@@ -297,6 +325,15 @@ impl Compose {
         args.extend_from_slice(extra);
         (program, args)
     }
+}
+
+/// The command without the process environment's `COMPOSE_*` choices: driftless passes its
+/// own, resolved per stack.
+fn without_compose_env(mut cmd: duct::Expression) -> duct::Expression {
+    for var in COMPOSE_ENV_VARS {
+        cmd = cmd.env_remove(var);
+    }
+    cmd
 }
 
 fn last_line(text: &str) -> String {

@@ -1,24 +1,33 @@
 //! Which directories of the checkout are compose stacks, and with which options.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use super::model::{COMPOSE_FILE_NAMES, normalize_project_name};
+use super::resolve::{self, resolve};
 use crate::config::{StackConfig, StackEntry};
 
 /// The marker file that puts a stack on hold: people stop stacks on purpose.
 pub const HOLD_FILE: &str = ".driftless-hold";
 
-/// One stack to keep in line with the checkout.
+/// One stack to keep in line with the checkout: what compose would use in its directory
+/// ([`resolve`]), with the config's overrides.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stack {
     /// Compose project name (also the stack's key in state).
     pub project: String,
-    /// Directory, relative to the repo (`stacks/grafana`).
+    /// Directory, relative to the repo (`stacks/grafana`), for messages and state (lossy
+    /// when the name is not UTF-8).
     pub dir: String,
-    /// Compose files, absolute.
+    /// The directory, absolute (exact, whatever bytes its name holds).
+    pub path: PathBuf,
+    /// Compose files, absolute, in merge order.
     pub files: Vec<PathBuf>,
-    /// `--env-file`s, absolute; empty means compose's default `.env`.
+    /// The project directory compose resolves relative paths from, absolute.
+    pub project_dir: PathBuf,
+    /// Env files, absolute (the default `.env` listed even when missing).
     pub env_files: Vec<PathBuf>,
+    /// `env_files` came from the config: compose is given them all.
+    pub env_explicit: bool,
     /// Profiles to enable.
     pub profiles: Vec<String>,
     /// `up --wait`, with this timeout in seconds if set.
@@ -30,8 +39,8 @@ pub struct Stack {
 /// Why stacks could not be listed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("stack directory {dir} has no compose file (looked for {names})", names = COMPOSE_FILE_NAMES.join(", "))]
-    NoComposeFile { dir: String },
+    #[error(transparent)]
+    Resolve(#[from] resolve::Error),
     #[error("two stacks are both called `{project}` ({first} and {second}); set `project:` on one of them")]
     DuplicateProject {
         project: String,
@@ -47,24 +56,20 @@ pub fn discover(root: &Path, entries: &[StackEntry]) -> Result<Vec<Stack>, Error
         match entry {
             StackEntry::Glob(pattern) => {
                 let mut dirs = Vec::new();
-                glob_dirs(root, "", pattern.trim_matches('/'), &mut dirs);
+                glob_dirs(root, Path::new(""), pattern.trim_matches('/'), &mut dirs);
                 dirs.sort();
                 for dir in dirs {
-                    if let Some(file) = compose_file(&root.join(&dir)) {
-                        stacks.push(stack(root, &dir, vec![file], &StackConfig::default_for(&dir)));
+                    if resolve::is_stack_dir(&root.join(&dir)) {
+                        let label = dir.to_string_lossy().into_owned();
+                        stacks.push(stack(root, &dir, &StackConfig::default_for(&label))?);
                     }
                 }
             }
             StackEntry::Stack(config) => {
-                let dir = config.dir.trim_matches('/').to_owned();
-                let files: Vec<PathBuf> = if config.files.is_empty() {
-                    vec![compose_file(&root.join(&dir)).ok_or_else(|| Error::NoComposeFile { dir: dir.clone() })?]
-                } else {
-                    config.files.iter().map(|f| root.join(&dir).join(f)).collect()
-                };
+                let dir = PathBuf::from(config.dir.trim_matches('/'));
                 // An explicit entry overrides a glob match of the same directory.
-                stacks.retain(|s| s.dir != dir);
-                stacks.push(stack(root, &dir, files, config));
+                stacks.retain(|s| s.path != root.join(&dir));
+                stacks.push(stack(root, &dir, config)?);
             }
         }
     }
@@ -95,48 +100,49 @@ impl StackConfig {
     }
 }
 
-fn stack(root: &Path, dir: &str, files: Vec<PathBuf>, config: &StackConfig) -> Stack {
+fn stack(root: &Path, dir: &Path, config: &StackConfig) -> Result<Stack, resolve::Error> {
     let abs = root.join(dir);
-    let name = Path::new(dir)
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    Stack {
-        project: normalize_project_name(config.project.as_deref().unwrap_or(&name)),
-        dir: dir.to_owned(),
-        files,
-        env_files: config.env_file.iter().map(|f| abs.join(f)).collect(),
-        profiles: config.profiles.clone(),
+    let label = dir.to_string_lossy().into_owned();
+    let label_for_messages = if label.is_empty() {
+        root.display().to_string()
+    } else {
+        label.clone()
+    };
+    let resolved = resolve(&abs, &label_for_messages, config)?;
+    Ok(Stack {
+        project: resolved.project,
+        dir: label,
+        files: resolved.files,
+        project_dir: resolved.project_dir,
+        env_files: resolved.env_files,
+        env_explicit: resolved.env_explicit,
+        profiles: resolved.profiles,
         wait: config.wait.then_some(config.wait_timeout),
         hold: config.hold || abs.join(HOLD_FILE).exists(),
-    }
+        path: abs,
+    })
 }
 
-/// The compose file compose itself would pick in `dir`.
-pub fn compose_file(dir: &Path) -> Option<PathBuf> {
-    COMPOSE_FILE_NAMES
-        .iter()
-        .map(|name| dir.join(name))
-        .find(|p| p.is_file())
+/// Whether `dir` holds a stack compose would find by itself.
+pub fn is_stack_dir(dir: &Path) -> bool {
+    resolve::is_stack_dir(dir)
 }
 
-/// Directories under `root` matching `pattern` one component at a time (`stacks/*`, `*/compose`).
-fn glob_dirs(root: &Path, prefix: &str, pattern: &str, out: &mut Vec<String>) {
+/// Directories under `root` matching `pattern` one component at a time (`stacks/*`,
+/// `*/compose`), as paths relative to `root` (names that are not UTF-8 included).
+fn glob_dirs(root: &Path, prefix: &Path, pattern: &str, out: &mut Vec<PathBuf>) {
     let (head, tail) = pattern.split_once('/').unwrap_or((pattern, ""));
     let Ok(read) = std::fs::read_dir(root.join(prefix)) else {
         return;
     };
     for entry in read.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') && !head.starts_with('.') || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+        let name: OsString = entry.file_name();
+        let bytes = name.as_encoded_bytes();
+        if bytes.starts_with(b".") && !head.starts_with('.') || !entry.file_type().is_ok_and(|t| t.is_dir()) {
             continue;
         }
-        if crate::mirror::filter::glob(head.as_bytes(), name.as_bytes()) {
-            let path = if prefix.is_empty() {
-                name
-            } else {
-                format!("{prefix}/{name}")
-            };
+        if crate::mirror::filter::glob(head.as_bytes(), bytes) {
+            let path = prefix.join(&name);
             if tail.is_empty() {
                 out.push(path);
             } else {

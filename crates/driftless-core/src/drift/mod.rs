@@ -73,6 +73,8 @@ impl Target {
                 mirror: None,
                 stacks: Vec::new(),
                 prune: false,
+                retry_after: None,
+                inputs: Default::default(),
             },
         })
     }

@@ -26,7 +26,7 @@ pub fn check(target: &Target, opened: &Opened, state: &StateDir, options: &super
             return;
         }
     };
-    let record: compose::Record = state.read(&target.id, compose::TOOL).ok().flatten().unwrap_or_default();
+    let record = compose::read_record(state, &target.id);
     let head = opened.checkout.repo.head_commit().ok();
     let tree = head.as_ref().and_then(|c| c.tree().ok());
     let engine = options.compose.check_engine();
@@ -48,11 +48,9 @@ pub fn check(target: &Target, opened: &Opened, state: &StateDir, options: &super
         let applied = record.stacks.get(name);
         if let Some(tree) = &tree {
             let inputs =
-                model::inputs(&opened.root.join(&stack.dir), &stack.files, &stack.env_files).unwrap_or_else(|_| {
-                    model::Inputs {
-                        paths: stack.files.iter().map(|f| (f.clone(), "compose file")).collect(),
-                        services: Default::default(),
-                    }
+                model::inputs(&stack.project_dir, &stack.files, &stack.env_files).unwrap_or_else(|_| model::Inputs {
+                    paths: stack.files.iter().map(|f| (f.clone(), "compose file")).collect(),
+                    services: Default::default(),
                 });
             let (digest, ids, kinds) = compose::digest(
                 &opened.checkout,
@@ -61,6 +59,7 @@ pub fn check(target: &Target, opened: &Opened, state: &StateDir, options: &super
                 stack,
                 &inputs,
                 &Default::default(),
+                &target.repo.inputs.watch,
             );
             match applied {
                 None => problems.push("never applied".into()),
@@ -79,7 +78,7 @@ pub fn check(target: &Target, opened: &Opened, state: &StateDir, options: &super
         let mut unknown = None;
         match &engine {
             Err(err) => unknown = Some(error_chain(err)),
-            Ok(()) => match live_problems(&options.compose, &opened.root, stack) {
+            Ok(()) => match live_problems(&options.compose, stack) {
                 Ok(found) => problems.extend(found),
                 Err(err) => unknown = Some(error_chain(&err)),
             },
@@ -128,10 +127,9 @@ pub fn check(target: &Target, opened: &Opened, state: &StateDir, options: &super
 
 fn live_problems(
     compose: &compose::runner::Compose,
-    root: &std::path::Path,
     stack: &stacks::Stack,
 ) -> Result<Vec<String>, compose::runner::Error> {
-    let desired = compose.config_hashes(root, stack)?;
+    let desired = compose.config_hashes(stack)?;
     let containers = compose.containers(&stack.project)?;
     let mut problems = Vec::new();
     let mut recreate: Option<Vec<String>> = None;
@@ -150,7 +148,7 @@ fn live_problems(
             if !c.config_hash.is_empty() && c.config_hash != *hash {
                 let confirmed = match &recreate {
                     Some(list) => list,
-                    None => recreate.insert(compose.would_recreate(root, stack)?),
+                    None => recreate.insert(compose.would_recreate(stack)?),
                 };
                 if confirmed.contains(service) {
                     problems.push(format!(

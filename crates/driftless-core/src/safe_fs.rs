@@ -34,12 +34,47 @@ fn not_regular(path: &Path, what: &str) -> io::Error {
     )
 }
 
-/// Open the regular file at `path` for reading: a symlink, FIFO, socket or device at `path`
-/// (checked on the opened handle) is an error, and opening never blocks.
+/// Open the regular file at `path` for reading: a symlink, FIFO, socket or device at `path` is
+/// an error (checked by type before opening, so a device is never opened, and again on the
+/// opened handle, in case of a swap), and opening never blocks. An error for a path that is not
+/// a regular file has kind [`io::ErrorKind::InvalidInput`].
 pub fn open_regular(path: &Path) -> io::Result<File> {
+    open_checked(path, false)
+}
+
+/// Like [`open_regular`], following symlinks: for files a tool must read as the tool it stands
+/// beside reads them (compose follows a symlinked compose or env file).
+pub fn open_regular_following(path: &Path) -> io::Result<File> {
+    open_checked(path, true)
+}
+
+fn open_checked(path: &Path, follow: bool) -> io::Result<File> {
+    let check = |file_type: std::fs::FileType| {
+        if file_type.is_file() {
+            return Ok(());
+        }
+        let what = special_kind(file_type).unwrap_or(if file_type.is_dir() {
+            "a directory"
+        } else if file_type.is_symlink() {
+            "a symlink"
+        } else {
+            "not a file"
+        });
+        Err(not_regular(path, what))
+    };
+    let before = if follow {
+        std::fs::metadata(path)
+    } else {
+        std::fs::symlink_metadata(path)
+    }?;
+    check(before.file_type())?;
+    let mut flags = rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY;
+    if !follow {
+        flags |= rustix::fs::OFlags::NOFOLLOW;
+    }
     let file = OpenOptions::new()
         .read(true)
-        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
+        .custom_flags(flags.bits() as i32)
         .open(path)
         .map_err(|err| {
             if err.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
@@ -48,15 +83,7 @@ pub fn open_regular(path: &Path) -> io::Result<File> {
                 err
             }
         })?;
-    let file_type = file.metadata()?.file_type();
-    if !file_type.is_file() {
-        let what = special_kind(file_type).unwrap_or(if file_type.is_dir() {
-            "a directory"
-        } else {
-            "not a file"
-        });
-        return Err(not_regular(path, what));
-    }
+    check(file.metadata()?.file_type())?;
     Ok(file)
 }
 

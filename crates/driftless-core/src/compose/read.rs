@@ -4,7 +4,6 @@
 //! content hashed as a stream, never held whole in memory.
 
 use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// The largest compose or env file read (compose files are kilobytes).
@@ -39,29 +38,23 @@ pub fn text_if_exists(path: &Path) -> Result<Option<String>, Error> {
     Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
 }
 
-/// Open `path` for reading if it is a regular file: checked by type before opening (a FIFO is
-/// never opened) and again on the open file (it may have been swapped meanwhile).
+/// Open `path` for reading if it is a regular file (following links, as compose does), through
+/// [`crate::safe_fs`]: a FIFO or device is refused by type, never opened.
 fn open_regular(path: &Path) -> Result<Option<(std::fs::File, u64)>, Error> {
     let io = |source| Error::Io {
         path: path.to_owned(),
         source,
     };
-    match std::fs::metadata(path) {
+    let file = match crate::safe_fs::open_regular_following(path) {
+        Ok(file) => file,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) if err.kind() == std::io::ErrorKind::InvalidInput => {
+            return Err(Error::NotRegular { path: path.to_owned() });
+        }
         Err(err) => return Err(io(err)),
-        Ok(meta) if !meta.is_file() => return Err(Error::NotRegular { path: path.to_owned() }),
-        Ok(_) => {}
-    }
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-        .map_err(io)?;
-    let meta = file.metadata().map_err(io)?;
-    if !meta.is_file() {
-        return Err(Error::NotRegular { path: path.to_owned() });
-    }
-    Ok(Some((file, meta.len())))
+    };
+    let len = file.metadata().map_err(io)?.len();
+    Ok(Some((file, len)))
 }
 
 /// Git's blob id of the file's content, read as a stream; `None` when it does not exist.

@@ -396,7 +396,7 @@ fn a_git_pull_during_the_update_fails_on_index_lock() {
         .write("x.gated", "held back\n")
         .write("a.txt", "upstream\n");
     let tip = w.origin.commit("a gated file");
-    let mut child = w
+    let child = w
         .env
         .sync_repo_std()
         .arg(&w.checkout)

@@ -7,6 +7,7 @@ use std::process::{Command, ExitCode};
 use std::time::Duration;
 
 use clap::Parser;
+use driftless_core::cli::Kind;
 use driftless_core::exit::Exit;
 use driftless_notify::cli::Args;
 use driftless_notify::message::Report;
@@ -18,15 +19,16 @@ fn main() -> ExitCode {
 
 fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
     let (config, _state) = args.common.load()?;
+    let mut out = args.common.output();
     let Some(notify) = &config.notify else {
-        eprintln!(
+        out.note(&format!(
             "driftless-notify: no `notify:` in {}; not reporting {}",
             config.source.as_deref().map_or_else(
                 || driftless_core::config::DEFAULT_CONFIG_PATH.into(),
                 |p| p.display().to_string()
             ),
             args.unit
-        );
+        ));
         return Ok(Exit::Ok);
     };
     let report = Report {
@@ -37,11 +39,11 @@ fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
     let request = report.request(notify.format);
     let url = driftless_core::redact::redact(&notify.url);
     if args.common.dry_run {
-        println!("POST {url}\nContent-Type: {}", request.content_type);
+        out.line(&format!("POST {url}\nContent-Type: {}", request.content_type));
         for (name, value) in &request.headers {
-            println!("{name}: {value}");
+            out.line(&format!("{name}: {value}"));
         }
-        println!("\n{}", request.body);
+        out.line(&format!("\n{}", request.body));
         return Ok(Exit::Ok);
     }
     let client = reqwest::blocking::Client::builder()
@@ -56,15 +58,16 @@ fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
     }
     match post.send().and_then(reqwest::blocking::Response::error_for_status) {
         Ok(response) => {
-            println!("{}: reported to {url} ({})", args.unit, response.status());
+            let line = format!("{}: reported to {url} ({})", args.unit, response.status());
+            out.item(Kind::Changed, "report", "", &line);
             Ok(Exit::Ok)
         }
         Err(err) => {
             let message = driftless_core::redact::redact(&err.to_string());
-            eprintln!(
+            out.note(&format!(
                 "driftless-notify: error: cannot post the report of {} to {url}: {message}",
                 args.unit
-            );
+            ));
             Ok(Exit::TempFail)
         }
     }

@@ -3,6 +3,7 @@
 //! containers, and with a recording fake compose where it is about the decision (parsing).
 
 mod apply;
+mod contract;
 mod dirty;
 mod dry_run;
 use driftless_tests::engine;

@@ -88,7 +88,15 @@ pub fn install(opts: &Options) -> Result<Vec<PathBuf>> {
     put(PathBuf::from("/etc/cron.d/driftless"), cron.as_bytes(), 0o644)?;
     for (rel, content) in generate::man_pages()? {
         let name = rel.file_name().context("man page without a name")?;
-        put(prefix.join("share/man/man1").join(name), &content, 0o644)?;
+        // docs/config.md comes with the pages; it is installed with the docs.
+        let Some(section) = rel.extension().and_then(|e| e.to_str()).filter(|e| *e != "md") else {
+            continue;
+        };
+        put(
+            prefix.join(format!("share/man/man{section}")).join(name),
+            &content,
+            0o644,
+        )?;
     }
     for (rel, content) in generate::completions() {
         let name = rel

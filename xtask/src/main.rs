@@ -2,6 +2,7 @@
 //! the narrated demo that doubles as a smoke test. Arguments are parsed by hand: few and simple.
 
 mod bench;
+mod config_ref;
 mod demo;
 mod error;
 mod fixture;

@@ -23,14 +23,17 @@ _apply__compose() {
 
     case "${cmd}" in
         apply__compose)
-            opts="-n -v -q -h -V --all --stack --force --allow-dirty --compose-command --wait-lock --config --state-dir --dry-run --json --verbose --quiet --help --version"
+            opts="-n -v -q -h -V --all --stack --force --allow-dirty --compose-command --wait-lock --config --state-dir --dry-run --json --print-config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --stack)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
                     return 0
                     ;;
                 --compose-command)
@@ -38,7 +41,10 @@ _apply__compose() {
                     return 0
                     ;;
                 --wait-lock)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
                     return 0
                     ;;
                 --config)

@@ -23,7 +23,7 @@ _drift__check() {
 
     case "${cmd}" in
         drift__check)
-            opts="-n -v -q -h -V --no-fetch --deep --metrics-dir --all-items --compose-command --rclone --config --state-dir --dry-run --json --verbose --quiet --help --version"
+            opts="-n -v -q -h -V --no-fetch --deep --metrics-dir --all-items --compose-command --rclone --config --state-dir --dry-run --json --print-config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -25,6 +25,25 @@ impl Run {
         }
     }
 
+    /// Run `cmd` with its stdout a pipe whose reading end is already closed, as in
+    /// `sync-repo --all | head -0`; stdout is empty, stderr is captured.
+    pub fn with_closed_stdout(cmd: &mut std::process::Command) -> Run {
+        let (reader, writer) = std::io::pipe().expect("create a pipe");
+        drop(reader);
+        let start = std::time::Instant::now();
+        let out = cmd
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .expect("spawn the command under test");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::new(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            elapsed: start.elapsed(),
+        }
+    }
+
     /// Panic (showing the output) unless the exit code is `code`.
     #[track_caller]
     pub fn expect_code(&self, code: i32) -> &Run {

@@ -530,6 +530,55 @@ fn cron_jobs() -> (Pairs, Pairs) {
     (env, jobs)
 }
 
+/// The `sed -i '...'` commands the cron file's header gives to switch phase 3 on and off.
+fn cron_switches() -> (String, String) {
+    let text = std::fs::read_to_string(workspace_root().join("units/cron.d/driftless")).expect("read cron file");
+    let seds: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_once("sed -i '").map(|(_, rest)| rest))
+        .filter_map(|rest| rest.split_once('\'').map(|(script, _)| script))
+        .collect();
+    let on = seds
+        .iter()
+        .find(|s| s.starts_with("s/^#phase3 //"))
+        .expect("the phase 3 on line");
+    let off = seds
+        .iter()
+        .find(|s| s.contains("apply-compose"))
+        .expect("the phase 3 off line");
+    ((*on).to_owned(), (*off).to_owned())
+}
+
+#[test]
+fn cron_phase_switches_touch_only_the_job_line_and_are_idempotent() {
+    let dir = temp_dir("driftless-cron-sed.");
+    let file = dir.path().join("driftless");
+    let original = std::fs::read_to_string(workspace_root().join("units/cron.d/driftless")).expect("read cron file");
+    write(&file, &original);
+    let (on, off) = cron_switches();
+    let sed = |script: &str| {
+        let out = Command::new("sed")
+            .arg("-i")
+            .arg(script)
+            .arg(&file)
+            .output()
+            .expect("run sed");
+        assert!(
+            out.status.success(),
+            "sed {script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::read_to_string(&file).expect("read back")
+    };
+    let enabled = sed(&on);
+    let changed: Vec<(&str, &str)> = original.lines().zip(enabled.lines()).filter(|(a, b)| a != b).collect();
+    assert_eq!(changed.len(), 1, "one line switched on: {changed:?}");
+    assert!(changed[0].1.contains("apply-compose --all"), "{changed:?}");
+    assert_eq!(sed(&on), enabled, "switching on twice changes nothing more");
+    assert_eq!(sed(&off), original, "switching off restores the file, header included");
+    assert_eq!(sed(&off), original, "switching off twice stacks no second tag");
+}
+
 #[test]
 fn cron_lines_run_in_a_clean_environment() {
     let dir = temp_dir("driftless-cron.");
@@ -599,7 +648,15 @@ fn cron_lines_run_in_a_clean_environment() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         match tag.as_str() {
             "#drift" => assert!(matches!(code, Some(0 | 1)), "drift-check: {code:?} {stderr}"),
-            _ => assert_eq!(code, Some(0), "{tag}: `{command}`: {stderr}"),
+            _ => {
+                assert_eq!(code, Some(0), "{tag}: `{command}`: {stderr}");
+                // Each line did its job and said nothing: cron mails only on trouble.
+                assert!(
+                    out.stdout.is_empty() && out.stderr.is_empty(),
+                    "{tag}: cron would mail this:\n{}{stderr}",
+                    String::from_utf8_lossy(&out.stdout)
+                );
+            }
         }
     }
     assert_eq!(repos.head("hub"), tip, "the sync line fast-forwarded the checkout");

@@ -19,6 +19,8 @@ pub struct Options {
     pub destdir: Option<PathBuf>,
     /// Use the release binaries already built instead of running `cargo build --release`.
     pub no_build: bool,
+    /// Take the debug binaries instead (a quick package to test the packaging, never to ship).
+    pub debug: bool,
 }
 
 impl Default for Options {
@@ -27,6 +29,7 @@ impl Default for Options {
             prefix: PathBuf::from("/usr/local"),
             destdir: None,
             no_build: false,
+            debug: false,
         }
     }
 }
@@ -39,7 +42,7 @@ pub fn install(opts: &Options) -> Result<Vec<PathBuf>> {
     if !opts.prefix.is_absolute() {
         bail!("--prefix {} must be an absolute path", opts.prefix.display());
     }
-    let bins = release_bins(opts.no_build)?;
+    let bins = release_bins(opts.no_build, opts.debug)?;
     let root = workspace::root();
     let stage = |rel: &Path| -> PathBuf {
         match &opts.destdir {
@@ -88,7 +91,15 @@ pub fn install(opts: &Options) -> Result<Vec<PathBuf>> {
     put(PathBuf::from("/etc/cron.d/driftless"), cron.as_bytes(), 0o644)?;
     for (rel, content) in generate::man_pages()? {
         let name = rel.file_name().context("man page without a name")?;
-        put(prefix.join("share/man/man1").join(name), &content, 0o644)?;
+        // docs/config.md comes with the pages; it is installed with the docs.
+        let Some(section) = rel.extension().and_then(|e| e.to_str()).filter(|e| *e != "md") else {
+            continue;
+        };
+        put(
+            prefix.join(format!("share/man/man{section}")).join(name),
+            &content,
+            0o644,
+        )?;
     }
     for (rel, content) in generate::completions() {
         let name = rel
@@ -173,18 +184,21 @@ pub fn unit_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(units)
 }
 
-/// Build (unless `no_build`) and locate the release binary of every tool, in [`TOOLS`] order.
-fn release_bins(no_build: bool) -> Result<Vec<PathBuf>> {
+/// Build (unless `no_build`) and locate the release (or `debug`) binary of every tool, in
+/// [`TOOLS`] order.
+fn release_bins(no_build: bool, debug: bool) -> Result<Vec<PathBuf>> {
+    let profile = if debug { "debug" } else { "release" };
     if !no_build {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut build = Command::new(cargo);
-        build
-            .current_dir(workspace::root())
-            .args(["build", "--release", "--quiet"]);
+        build.current_dir(workspace::root()).args(["build", "--quiet"]);
+        if !debug {
+            build.arg("--release");
+        }
         for tool in TOOLS {
             build.args(["-p", tool]);
         }
-        eprintln!("xtask: cargo build --release of {}", TOOLS.join(", "));
+        eprintln!("xtask: cargo build ({profile}) of {}", TOOLS.join(", "));
         let status = build.status().context("starting cargo")?;
         if !status.success() {
             bail!("cargo build --release failed ({status})");
@@ -193,13 +207,14 @@ fn release_bins(no_build: bool) -> Result<Vec<PathBuf>> {
     TOOLS
         .iter()
         .map(|tool| {
-            let bin = workspace::target_dir().join("release").join(tool);
+            let bin = workspace::target_dir().join(profile).join(tool);
             if bin.is_file() {
                 Ok(bin)
             } else {
                 bail!(
-                    "{} is missing; build it with `cargo build --release -p {tool}`",
-                    bin.display()
+                    "{} is missing; build it with `cargo build{} -p {tool}`",
+                    bin.display(),
+                    if debug { "" } else { " --release" }
                 )
             }
         })

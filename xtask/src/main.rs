@@ -2,6 +2,8 @@
 //! the narrated demo that doubles as a smoke test. Arguments are parsed by hand: few and simple.
 
 mod bench;
+mod config_ref;
+mod deb;
 mod demo;
 mod error;
 mod fixture;
@@ -55,6 +57,13 @@ tasks:
         PREFIX defaults to /usr/local; `make install` wraps this.
   dist [--no-build]
         The same tree as a tarball: target/dist/driftless-VERSION-ARCH-linux.tar.gz.
+  deb [--no-build] [--debug]
+        A Debian package built by dpkg-deb: target/dist/driftless_VERSION_ARCH.deb
+        (binaries in /usr/bin, units in /lib/systemd/system, none enabled; the cron
+        file with every job off; the commented sample config as the conffile
+        /etc/driftless/driftless.yaml; man pages, completions, docs). glibc release
+        binaries (no musl target here). --debug packs the debug builds, to test
+        the packaging quickly; never ship those.
   help  This text.
 ";
 
@@ -108,6 +117,17 @@ fn run(args: &[String]) -> Result<()> {
                 _ => bail!("unexpected arguments to dist: {}\n\n{USAGE}", rest.join(" ")),
             };
             install::dist(no_build).map(|_| ())
+        }
+        ["deb", rest @ ..] => {
+            let (mut no_build, mut debug) = (false, false);
+            for arg in rest {
+                match *arg {
+                    "--no-build" => no_build = true,
+                    "--debug" => debug = true,
+                    _ => bail!("unexpected argument to deb: {arg}\n\n{USAGE}"),
+                }
+            }
+            deb::deb(no_build, debug).map(|_| ())
         }
         [] | ["help" | "--help" | "-h"] => {
             print!("{USAGE}");

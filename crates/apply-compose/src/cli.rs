@@ -28,7 +28,7 @@ is kept, the next run retries), 74 local I/O failure, 75 engine unreachable or l
 #[command(name = "apply-compose", version, after_help = EXAMPLES)]
 pub struct Args {
     /// A repo name from the config, or the path of a checkout
-    #[arg(value_name = "REPO|PATH", required_unless_present = "all", conflicts_with = "all")]
+    #[arg(value_name = "REPO|PATH", required_unless_present_any = ["all", "print_config"], conflicts_with = "all")]
     pub target: Option<String>,
 
     /// Apply the stacks of every configured repo
@@ -36,7 +36,7 @@ pub struct Args {
     pub all: bool,
 
     /// Only this stack (project name or directory; repeatable)
-    #[arg(long, value_name = "STACK")]
+    #[arg(long, value_name = "STACK", value_hint = clap::ValueHint::Other)]
     pub stack: Vec<String>,
 
     /// Apply even stacks whose inputs did not change
@@ -52,7 +52,7 @@ pub struct Args {
     pub compose_command: Option<String>,
 
     /// Wait up to SECONDS for another run on the same repo instead of exiting with 75
-    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    #[arg(long, value_name = "SECONDS", value_hint = clap::ValueHint::Other, default_value_t = 0)]
     pub wait_lock: u64,
 
     #[command(flatten)]

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use apply_compose::cli::Args;
 use clap::Parser;
-use driftless_core::cli::looks_like_path;
+use driftless_core::cli::{Kind, Output, looks_like_path};
 use driftless_core::compose::runner::Compose;
-use driftless_core::compose::{self, Options, Target};
+use driftless_core::compose::{self, Action, Options, Report, Target};
 use driftless_core::exit::Exit;
 
 fn main() -> ExitCode {
@@ -20,7 +20,8 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
-    let (config, state) = args.common.load()?;
+    let path_run = !args.all && looks_like_path(args.target.as_deref().unwrap_or_default());
+    let (config, state) = args.common.load_for("apply-compose", path_run)?;
     let compose = Compose::from_flag_or_config(args.compose_command.as_deref(), &config)?;
     let options = Options {
         dry_run: args.common.dry_run,
@@ -54,16 +55,58 @@ fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
         return Err("--all: no repo in the config has `stacks:`".into());
     }
     let mut worst = Exit::Ok;
+    let mut out = args.common.output();
     for target in &targets {
         let report = compose::apply(target, &state, &options);
         if args.common.json {
-            println!("{}", serde_json::to_string(&report)?);
+            out.line(&serde_json::to_string(&report)?);
         } else {
-            for line in report.summary() {
-                println!("{line}");
-            }
+            print_report(&mut out, &report);
         }
         worst = worst.max(report.exit);
     }
+    out.finish();
     Ok(worst)
+}
+
+/// One line per stack (and one for a failure of the whole repo), each printed or counted as the
+/// output contract says.
+fn print_report(out: &mut Output, report: &Report) {
+    if let Some(reason) = &report.reason {
+        out.item(Kind::Failed, "repo", "", &format!("{}: {reason}", report.repo));
+    }
+    for stack in &report.stacks {
+        let (kind, action) = match stack.action {
+            Action::Unchanged => (Kind::Unchanged, "unchanged"),
+            Action::Held => (Kind::Unchanged, "held"),
+            Action::Applied => (Kind::Changed, "applied"),
+            Action::WouldApply => (Kind::Changed, "would apply"),
+            Action::Pruned => (Kind::Changed, "pruned"),
+            Action::WouldPrune => (Kind::Changed, "would prune"),
+            Action::Orphaned => (Kind::Changed, "orphaned"),
+            Action::Refused => (Kind::Failed, "refused"),
+            Action::Failed => (Kind::Failed, "failed"),
+            // A failure already reported by the run that failed: one line by default, none
+            // under -q, so cron and the unit do not alert again every tick.
+            Action::Skipped => (Kind::Changed, "skipped"),
+        };
+        let reasons = stack.reasons.join("; ");
+        // "unchanged since ..." already says what happened: say it once.
+        let line = if reasons.is_empty() {
+            format!("{}/{}: {action}", report.repo, stack.stack)
+        } else if reasons.starts_with(action) {
+            format!("{}/{}: {reasons}", report.repo, stack.stack)
+        } else {
+            format!("{}/{}: {action}: {reasons}", report.repo, stack.stack)
+        };
+        out.item(kind, "stack", action, &line);
+    }
+    if report.reason.is_none() && report.stacks.is_empty() {
+        out.item(
+            Kind::Unchanged,
+            "repo",
+            "without stacks",
+            &format!("{}: no stacks", report.repo),
+        );
+    }
 }

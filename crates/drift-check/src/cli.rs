@@ -16,7 +16,7 @@ Examples:
 
 Under systemd: systemctl enable --now drift-check@observability-hub.timer
 Drift makes the unit fail (exit 1) and so fires the OnFailure notifier; to make drift a
-warning only, add `SuccessExitStatus=1` in a drop-in (docs/runbook.md).
+warning only, add `SuccessExitStatus=1` in a drop-in (runbook.md in /usr/share/doc/driftless).
 
 Exit codes: 0 no drift, 1 drift found, 2 usage or config error (also a path that is not a
 git checkout), 74 the metrics could not be written (the report is still printed), 75 a part

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use drift_check::cli::Args;
-use driftless_core::cli::looks_like_path;
+use driftless_core::cli::{Detail, looks_like_path};
 use driftless_core::compose::runner::Compose;
 use driftless_core::drift::{self, Options, Target, output};
 use driftless_core::exit::Exit;
@@ -20,7 +20,8 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
-    let (config, state) = args.common.load()?;
+    let path_run = args.target.as_deref().is_some_and(looks_like_path);
+    let (config, state) = args.common.load_for("drift-check", path_run)?;
     let compose = Compose::from_flag_or_config(args.compose_command.as_deref(), &config)?;
     // -n: look only at what is here; ask no remote and write no metrics.
     let dry_run = args.common.dry_run;
@@ -61,14 +62,18 @@ fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
         let configured: Vec<RepoId> = config.repos.keys().map(|name| RepoId::Named(name.clone())).collect();
         metrics_errors = output::write_metrics(dir, &checked, &configured, driftless_core::time::now_unix());
     }
+    let mut out = args.common.output();
     if args.common.json {
         for report in &reports {
             for item in &report.items {
-                println!("{}", serde_json::to_string(item)?);
+                out.line(&serde_json::to_string(item)?);
             }
         }
-    } else {
-        print!("{}", output::table(&reports, args.all_items));
+    } else if !(out.detail() == Detail::Quiet && exit == Exit::Ok) {
+        // The table is drift-check's one line per item: -v lists every item, -q prints it only
+        // when something is wrong.
+        let all = args.all_items || out.detail() == Detail::Verbose;
+        out.text(&output::table(&reports, all));
     }
     // After the table: the check itself is complete, only monitoring will not see it.
     for err in &metrics_errors {

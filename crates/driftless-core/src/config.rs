@@ -18,7 +18,7 @@ pub const DEFAULT_RETRY_AFTER: std::time::Duration = std::time::Duration::from_s
 pub const DEFAULT_BRANCH: &str = "main";
 
 /// The whole config file.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Where state lives; `$STATE_DIRECTORY` and `--state-dir` take precedence.
@@ -38,14 +38,14 @@ pub struct Config {
 }
 
 /// One repo entry, `repos.NAME` in the file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RepoConfig {
     /// The checkout on this host.
     pub path: PathBuf,
     /// The URL to fetch from; the checkout's `origin` when unset.
     pub remote: Option<String>,
-    /// The branch to follow; [`DEFAULT_BRANCH`] when unset.
+    /// The branch to follow; `main` ([`DEFAULT_BRANCH`]) when unset.
     pub branch: Option<String>,
     /// How old the last successful sync may get before drift-check reports it (`1h`).
     pub max_sync_age: Option<String>,
@@ -71,7 +71,7 @@ pub struct RepoConfig {
 /// `repos.NAME.inputs`: inputs of a stack that git does not track (a gitignored bind mount or
 /// env file that lives only on the host) are identified by their existence and type, so a
 /// file a service rewrites itself (Traefik's `acme.json`) never triggers an apply or a drift.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct InputsConfig {
     /// Globs of repo-relative paths (`stacks/*/secrets.env`) whose content is configuration:
@@ -81,7 +81,7 @@ pub struct InputsConfig {
 }
 
 /// One item of `repos.NAME.stacks`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(untagged)]
 pub enum StackEntry {
     /// A glob of directories relative to the repo (`stacks/*`); each holding a compose file is a stack.
@@ -91,7 +91,7 @@ pub enum StackEntry {
 }
 
 /// A stack listed with options.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StackConfig {
     /// The stack directory, relative to the repo.
@@ -118,7 +118,7 @@ pub struct StackConfig {
 }
 
 /// `repos.NAME.mirror`: a one-way backup copy of the repo.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MirrorConfig {
     /// A local directory (`/mnt/backup/lab`) or an rclone remote (`gdrive:Backups/lab`).
@@ -145,7 +145,7 @@ pub struct MirrorConfig {
 }
 
 /// `notify:`: the webhook a failed unit is reported to.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NotifyConfig {
     /// The `http://` or `https://` URL to POST to (an ntfy topic, a Gotify `/message?token=...`,
@@ -157,7 +157,7 @@ pub struct NotifyConfig {
 }
 
 /// The body a notification is sent as.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NotifyFormat {
     /// `text/plain`: a title line, then the journal lines.
@@ -522,6 +522,41 @@ mod tests {
             Err(Error::Parse { .. })
         ));
         assert!(parse("repos: {}\n").expect("no notify").notify.is_none());
+    }
+
+    /// The sample switched on: each setting line (`#key`, `#  key`) loses its one `#`; prose
+    /// (`# text`) stays a comment.
+    fn switched_on(sample: &str) -> String {
+        sample
+            .lines()
+            .map(|line| match line.strip_prefix('#') {
+                Some(rest) if !rest.is_empty() && (!rest.starts_with(' ') || rest.starts_with("  ")) => rest,
+                _ => line,
+            })
+            .map(|line| format!("{line}\n"))
+            .collect()
+    }
+
+    /// units/driftless.yaml, installed as the commented conffile: as shipped it sets nothing;
+    /// switched on, it parses and sets every key of every section.
+    #[test]
+    fn the_sample_config_parses_as_shipped_and_switched_on() {
+        let sample = include_str!("../../../units/driftless.yaml");
+        let shipped = parse(sample).expect("the sample as shipped");
+        assert!(shipped.repos.is_empty() && shipped.notify.is_none() && shipped.state_dir.is_none());
+
+        let config = parse(&switched_on(sample)).expect("the sample switched on");
+        assert!(config.state_dir.is_some() && config.metrics_dir.is_some() && config.compose_command.is_some());
+        assert_eq!(config.notify.expect("notify").format, NotifyFormat::Ntfy);
+        let hub = &config.repos["hub"];
+        assert!(hub.remote.is_some() && hub.branch.is_some() && hub.max_sync_age.is_some());
+        let [StackEntry::Glob(_), StackEntry::Stack(stack)] = hub.stacks.as_slice() else {
+            panic!("a glob and a stack with options: {:?}", hub.stacks);
+        };
+        assert!(stack.project.is_some() && stack.wait && stack.wait_timeout.is_some());
+        assert!(!stack.files.is_empty() && !stack.env_file.is_empty() && !stack.profiles.is_empty());
+        let mirror = hub.mirror.as_ref().expect("mirror");
+        assert!(mirror.delete && mirror.max_delete.is_some() && mirror.max_age.is_some() && !mirror.exclude.is_empty());
     }
 
     #[test]

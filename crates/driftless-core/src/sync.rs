@@ -273,14 +273,10 @@ pub fn sync(target: &Target, state: &StateDir, options: &Options) -> Report {
     report
 }
 
+// The outcome is not logged here: the tool prints it, and under systemd that line is the one
+// the journal keeps (logging it too put every event in the journal twice).
 fn finish(mut report: Report, started: Instant) -> Report {
     report.duration_ms = started.elapsed().as_millis() as u64;
-    match report.outcome {
-        Outcome::InSync | Outcome::Updated | Outcome::WouldUpdate => {
-            tracing::info!("{}", report.summary())
-        }
-        Outcome::Refused | Outcome::Failed => tracing::warn!("{}", report.summary()),
-    }
     report
 }
 

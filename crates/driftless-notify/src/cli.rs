@@ -38,7 +38,7 @@ pub struct Args {
     pub user: bool,
 
     /// How many journal lines to include
-    #[arg(long, value_name = "N", default_value_t = 20)]
+    #[arg(long, value_name = "N", value_hint = clap::ValueHint::Other, default_value_t = 20)]
     pub lines: u32,
 
     #[command(flatten)]

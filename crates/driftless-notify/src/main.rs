@@ -7,6 +7,7 @@ use std::process::{Command, ExitCode};
 use std::time::Duration;
 
 use clap::Parser;
+use driftless_core::cli::Kind;
 use driftless_core::exit::Exit;
 use driftless_core::redact::{error_chain, url_origin};
 use driftless_notify::cli::Args;
@@ -19,15 +20,16 @@ fn main() -> ExitCode {
 
 fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
     let (config, _state) = args.common.load()?;
+    let mut out = args.common.output();
     let Some(notify) = &config.notify else {
-        eprintln!(
+        out.note(&format!(
             "driftless-notify: no `notify:` in {}; not reporting {}",
             config.source.as_deref().map_or_else(
                 || driftless_core::config::DEFAULT_CONFIG_PATH.into(),
                 |p| p.display().to_string()
             ),
             args.unit
-        );
+        ));
         return Ok(Exit::Ok);
     };
     // The URL's path, query and user are often the secret (Slack `/services/...`, Gotify
@@ -47,11 +49,11 @@ fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
     };
     let request = report.request(notify.format);
     if args.common.dry_run {
-        println!("POST {shown}/...\nContent-Type: {}", request.content_type);
+        out.line(&format!("POST {shown}/...\nContent-Type: {}", request.content_type));
         for (name, value) in &request.headers {
-            println!("{name}: {value}");
+            out.line(&format!("{name}: {value}"));
         }
-        println!("\n{}", request.body);
+        out.line(&format!("\n{}", request.body));
         return Ok(Exit::Ok);
     }
     // No redirect is followed: following one would re-send the journal lines (307/308) to
@@ -68,34 +70,38 @@ fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
     for (name, value) in &request.headers {
         post = post.header(*name, value.as_str());
     }
-    let failed = |message: String| -> Result<Exit, Box<dyn std::error::Error>> {
-        eprintln!(
-            "driftless-notify: error: cannot post the report of {} to {shown}: {message}",
-            args.unit
-        );
-        Ok(Exit::TempFail)
-    };
-    match post.send() {
+    let posted: Result<reqwest::StatusCode, String> = match post.send() {
         Ok(response) if response.status().is_redirection() => {
             let to = response
                 .headers()
                 .get(reqwest::header::LOCATION)
                 .and_then(|l| l.to_str().ok())
                 .map_or_else(|| "nowhere".to_owned(), url_origin);
-            failed(format!(
+            Err(format!(
                 "the webhook answered {} (a redirect to {to}, not followed: the report would be \
                  sent again elsewhere); put the final URL in notify.url",
                 response.status()
             ))
         }
-        Ok(response) => match response.error_for_status() {
-            Ok(response) => {
-                println!("{}: reported to {shown} ({})", args.unit, response.status());
-                Ok(Exit::Ok)
-            }
-            Err(err) => failed(message(err, &notify.url, &shown)),
-        },
-        Err(err) => failed(message(err, &notify.url, &shown)),
+        Ok(response) => response
+            .error_for_status()
+            .map(|response| response.status())
+            .map_err(|err| message(err, &notify.url, &shown)),
+        Err(err) => Err(message(err, &notify.url, &shown)),
+    };
+    match posted {
+        Ok(status) => {
+            let line = format!("{}: reported to {shown} ({status})", args.unit);
+            out.item(Kind::Changed, "report", "", &line);
+            Ok(Exit::Ok)
+        }
+        Err(message) => {
+            out.note(&format!(
+                "driftless-notify: error: cannot post the report of {} to {shown}: {message}",
+                args.unit
+            ));
+            Ok(Exit::TempFail)
+        }
     }
 }
 

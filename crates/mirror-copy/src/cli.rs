@@ -33,7 +33,7 @@ exceeded; nothing deleted), 74 local I/O failure (unreadable file, destination f
 #[command(name = "mirror-copy", version, after_help = EXAMPLES)]
 pub struct Args {
     /// A repo name from the config, or the path of a checkout
-    #[arg(value_name = "REPO|PATH", required_unless_present = "all", conflicts_with = "all")]
+    #[arg(value_name = "REPO|PATH", required_unless_present_any = ["all", "print_config"], conflicts_with = "all")]
     pub target: Option<String>,
 
     /// Mirror every repo that has a `mirror:` entry in the config
@@ -57,7 +57,7 @@ pub struct Args {
     pub delete: bool,
 
     /// With --delete: abort, deleting nothing, if more than N files would be deleted
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_hint = clap::ValueHint::Other)]
     pub max_delete: Option<usize>,
 
     /// Compare file content instead of size and modification time
@@ -69,15 +69,15 @@ pub struct Args {
     pub skip_links: bool,
 
     /// Do nothing if the last successful mirror is more recent than DURATION (e.g. 24h)
-    #[arg(long, value_name = "DURATION", value_parser = driftless_core::time::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_hint = clap::ValueHint::Other, value_parser = driftless_core::time::parse_duration)]
     pub if_older_than: Option<Duration>,
 
     /// Wait up to SECONDS for another run on the same repo instead of exiting with 75
-    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    #[arg(long, value_name = "SECONDS", value_hint = clap::ValueHint::Other, default_value_t = 0)]
     pub wait_lock: u64,
 
     /// Copy threads for a local destination [default: number of cores]
-    #[arg(short, long, value_name = "N")]
+    #[arg(short, long, value_name = "N", value_hint = clap::ValueHint::Other)]
     pub jobs: Option<usize>,
 
     /// The rclone program to run for remote destinations

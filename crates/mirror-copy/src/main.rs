@@ -7,10 +7,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use driftless_core::cli::looks_like_path;
+use driftless_core::cli::{Kind, looks_like_path};
 use driftless_core::exit::Exit;
 use driftless_core::mirror::local::Links;
-use driftless_core::mirror::{self, Options, Request};
+use driftless_core::mirror::{self, Options, Outcome, Request};
 use mirror_copy::cli::Args;
 
 fn main() -> ExitCode {
@@ -19,7 +19,8 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
-    let (config, state) = args.common.load()?;
+    let path_run = !args.all && looks_like_path(args.target.as_deref().unwrap_or_default());
+    let (config, state) = args.common.load_for("mirror-copy", path_run)?;
     let options = Options {
         dry_run: args.common.dry_run,
         if_older_than: args.if_older_than,
@@ -74,17 +75,25 @@ fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
     }
 
     let mut worst = Exit::Ok;
+    let mut out = args.common.output();
     for request in &requests {
         let report = mirror::mirror(request, &state, &options);
         if args.common.json {
-            println!("{}", serde_json::to_string(&report)?);
+            out.line(&serde_json::to_string(&report)?);
         } else {
-            println!("{}", report.summary());
+            let (kind, state) = match report.outcome {
+                Outcome::Copied | Outcome::WouldCopy => (Kind::Changed, ""),
+                Outcome::Unchanged => (Kind::Unchanged, "unchanged"),
+                Outcome::Skipped => (Kind::Unchanged, "skipped"),
+                Outcome::Refused | Outcome::Failed => (Kind::Failed, ""),
+            };
+            out.item(kind, "mirror", state, &report.summary());
         }
         for failure in report.stats.failed.iter().skip(3) {
-            eprintln!("  {failure}");
+            out.note(&format!("  {failure}"));
         }
         worst = worst.max(report.exit);
     }
+    out.finish();
     Ok(worst)
 }

@@ -23,7 +23,7 @@ From cron, on hosts without systemd:
 
 Exit codes: 0 in sync or updated, 2 usage or config error, 3 refused (a person must decide;
 nothing was changed), 74 local I/O failure, 75 temporary failure (remote unreachable, lock
-busy). With --all, the worst. See docs/exit-codes.md.";
+busy). With --all, the worst. See /usr/share/doc/driftless/exit-codes.md.";
 
 /// Fetch a git repo and fast-forward its checkout, never losing local work.
 ///
@@ -34,7 +34,7 @@ busy). With --all, the worst. See docs/exit-codes.md.";
 #[command(name = "sync-repo", version, after_help = EXAMPLES)]
 pub struct Args {
     /// A repo name from the config, or the path of a checkout
-    #[arg(value_name = "REPO|PATH", required_unless_present = "all", conflicts_with = "all")]
+    #[arg(value_name = "REPO|PATH", required_unless_present_any = ["all", "print_config"], conflicts_with = "all")]
     pub target: Option<String>,
 
     /// Sync every repo in the config
@@ -42,7 +42,7 @@ pub struct Args {
     pub all: bool,
 
     /// With --all, how many repos to sync at once [default: number of cores]
-    #[arg(short, long, value_name = "N")]
+    #[arg(short, long, value_name = "N", value_hint = clap::ValueHint::Other)]
     pub jobs: Option<usize>,
 
     /// Take the remote state even when refused, after preserving local commits and changes
@@ -51,15 +51,15 @@ pub struct Args {
     pub force: bool,
 
     /// Wait up to SECONDS for another run on the same repo instead of exiting with 75
-    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    #[arg(long, value_name = "SECONDS", value_hint = clap::ValueHint::Other, default_value_t = 0)]
     pub wait_lock: u64,
 
     /// Fetch from URL instead of the config's remote or the checkout's origin
-    #[arg(long, value_name = "URL", conflicts_with = "all")]
+    #[arg(long, value_name = "URL", value_hint = clap::ValueHint::Url, conflicts_with = "all")]
     pub remote: Option<String>,
 
     /// Follow BRANCH instead of the config's branch (default: main)
-    #[arg(long, value_name = "BRANCH", conflicts_with = "all", value_parser = branch_name)]
+    #[arg(long, value_name = "BRANCH", value_hint = clap::ValueHint::Other, conflicts_with = "all", value_parser = branch_name)]
     pub branch: Option<String>,
 
     #[command(flatten)]

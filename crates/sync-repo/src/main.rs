@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use driftless_core::cli::looks_like_path;
+use driftless_core::cli::{Kind, looks_like_path};
 use driftless_core::exit::Exit;
 use driftless_core::sync::{self, Options, Outcome, Target};
 use sync_repo::cli::Args;
@@ -21,7 +21,8 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
-    let (config, state) = args.common.load()?;
+    let path_run = !args.all && looks_like_path(args.target.as_deref().unwrap_or_default());
+    let (config, state) = args.common.load_for("sync-repo", path_run)?;
     let options = Options {
         dry_run: args.common.dry_run,
         force: args.force,
@@ -65,17 +66,24 @@ fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let reports = sync::sync_all(&targets, &state, &options, jobs);
+    let mut out = args.common.output();
     for report in &reports {
         if args.common.json {
-            println!("{}", serde_json::to_string(report)?);
+            out.line(&serde_json::to_string(report)?);
         } else {
-            println!("{}", report.summary());
+            let kind = match report.outcome {
+                Outcome::InSync => Kind::Unchanged,
+                Outcome::Updated | Outcome::WouldUpdate => Kind::Changed,
+                Outcome::Refused | Outcome::Failed => Kind::Failed,
+            };
+            out.item(kind, "repo", "in sync", &report.summary());
         }
         if matches!(report.outcome, Outcome::Refused | Outcome::Failed) || report.preserved_ref.is_some() {
             for line in &report.resolve {
-                eprintln!("  {line}");
+                out.note(&format!("  {line}"));
             }
         }
     }
+    out.finish();
     Ok(Exit::worst(reports.iter().map(|r| r.exit)))
 }

@@ -4,6 +4,7 @@
 
 mod apply;
 mod bad_deploys;
+mod contract;
 mod dirty;
 mod dry_run;
 use driftless_tests::engine;

@@ -92,11 +92,17 @@ fn all_prints_one_record_per_configured_repo_and_text_one_line_per_stack() {
     cmd.args(["--all"]);
     let out = crate::run(cmd);
     out.expect_code(0);
+    assert_eq!(out.stdout, "2 stacks unchanged\n", "nothing changed: one summary line");
+
+    let mut cmd = hub.cmd();
+    cmd.args(["--all", "-v"]);
+    let out = crate::run(cmd);
+    out.expect_code(0);
     let short = |dir: &std::path::Path| hub.env.git(dir, &["rev-parse", "--short=7", "HEAD"]).trim().to_owned();
     assert_eq!(
         out.stdout,
         format!(
-            "multi/multi-a: unchanged: unchanged since {}\nother/other-x: unchanged: unchanged since {}\n",
+            "multi/multi-a: unchanged since {}\nother/other-x: unchanged since {}\n",
             short(&hub.checkout),
             short(&other)
         )

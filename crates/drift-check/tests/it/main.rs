@@ -3,6 +3,7 @@
 //! git CLI, `promtool` and node_exporter as oracles. One test binary; each module covers one concern.
 
 mod checkout;
+mod contract;
 mod metrics;
 mod mirror;
 mod output;

@@ -284,14 +284,8 @@ pub fn apply(target: &Target, state: &StateDir, options: &Options) -> Report {
         }
         write_metrics(target, options, &report, &record);
     }
+    // Not logged: the tool prints the summary, the journal's one record of it.
     drop(lock);
-    for line in report.summary() {
-        if report.exit == Exit::Ok {
-            tracing::info!("{line}")
-        } else {
-            tracing::warn!("{line}")
-        }
-    }
     report
 }
 

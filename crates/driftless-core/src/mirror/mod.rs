@@ -276,11 +276,8 @@ pub fn mirror(request: &Request, state: &StateDir, options: &Options) -> Report 
     if !options.dry_run {
         record(request, state, options, &mut report, previous, started_at);
     }
+    // Not logged: the tool prints the summary, the journal's one record of it.
     drop(lock);
-    match report.exit {
-        Exit::Ok => tracing::info!("{}", report.summary()),
-        _ => tracing::warn!("{}", report.summary()),
-    }
     report
 }
 

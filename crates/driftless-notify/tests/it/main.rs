@@ -3,6 +3,8 @@
 //! secret never reaches the output, redirects are not followed and the report is posted once,
 //! and a malformed URL is a config error.
 
+mod contract;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};

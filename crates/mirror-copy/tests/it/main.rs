@@ -3,6 +3,7 @@
 //! each module covers one concern.
 
 mod changes;
+mod contract;
 mod crash;
 mod excludes;
 mod failures;

@@ -1,5 +1,6 @@
 //! The config file: repos by name (with `remote`/`branch`), the state dir it names, bad YAML and
-//! unknown keys (exit 2 with `FILE:LINE:COL`), and a checkout path with no config at all.
+//! unknown keys (exit 2 with `FILE:LINE:COL`; a warning for a checkout path, which needs no
+//! config), and a checkout path with no config at all.
 
 use driftless_tests::oracle::{self, MtimeSnapshot, RepoSnapshot};
 
@@ -192,12 +193,14 @@ fn path_of_a_configured_repo_uses_its_name() {
     assert_eq!(run.json()["repo"], "named", "{}", run.stdout);
 }
 
-/// Run sync-repo with `yaml` as config; expect exit 2 and `driftless.yaml:LINE:` plus `needle` on stderr.
+/// Run sync-repo with `yaml` as config: by repo name, expect exit 2 and `driftless.yaml:LINE:COL`
+/// plus `needle` on stderr, the checkout untouched; by checkout path, which needs no config, the
+/// same message as a warning (even under `-q`) and the sync done.
 fn config_error(yaml: &str, line: usize, needle: &str) {
     let w = World::new("bad-config");
     let config = w.env.write_config(yaml);
     let snapshot = RepoSnapshot::take(&w.checkout);
-    let run = Run::of(w.env.sync_repo().arg("--config").arg(&config).arg(&w.checkout));
+    let run = Run::of(w.env.sync_repo().arg("--config").arg(&config).arg("hub"));
     run.expect_code(2);
     let want = format!("driftless.yaml:{line}:");
     assert!(run.stderr.contains(&want), "stderr lacks `{want}COL`:\n{}", run.stderr);
@@ -209,6 +212,24 @@ fn config_error(yaml: &str, line: usize, needle: &str) {
         run.stderr
     );
     snapshot.assert_unchanged(&w.checkout);
+
+    w.origin.write("a.txt", "upstream\n");
+    let tip = w.origin.commit("upstream change");
+    let path_run = Run::of(
+        w.env
+            .sync_repo()
+            .arg("--config")
+            .arg(&config)
+            .arg("-q")
+            .arg(&w.checkout),
+    );
+    path_run.expect_code(0);
+    assert!(
+        path_run.stderr.contains("sync-repo: warning: ") && path_run.stderr.contains(&want),
+        "a warning naming the config error:\n{}",
+        path_run.stderr
+    );
+    assert_eq!(w.head(), tip, "the path run went on and synced");
 }
 
 #[test]
@@ -227,7 +248,7 @@ fn unknown_top_level_key_is_rejected_with_location() {
 }
 
 #[test]
-fn missing_explicit_config_is_a_usage_error() {
+fn missing_explicit_config_is_a_usage_error_unless_the_run_needs_no_config() {
     let w = World::new("missing-config");
     let run = Run::of(
         w.env
@@ -235,6 +256,19 @@ fn missing_explicit_config_is_a_usage_error() {
             .arg("--config")
             .arg(w.env.path("nope.yaml"))
             .arg(&w.checkout),
+    );
+    run.expect_code(0);
+    assert!(
+        run.stderr.contains("warning") && run.stderr.contains("nope.yaml"),
+        "a path run needs no config: a warning, and on\n{}",
+        run.stderr
+    );
+    let run = Run::of(
+        w.env
+            .sync_repo()
+            .arg("--config")
+            .arg(w.env.path("nope.yaml"))
+            .arg("hub"),
     );
     run.expect_code(2);
     assert!(run.stderr.contains("nope.yaml"), "{}", run.stderr);
@@ -369,4 +403,46 @@ fn branch_names_are_checked_as_git_checks_them() {
         }
     }
     assert_eq!(refused, 2 * 14, "every name git refuses was refused twice");
+}
+
+#[test]
+fn print_config_shows_the_effective_config_which_is_itself_a_valid_config() {
+    let w = World::new("print-config");
+    let config = w.env.write_config(&format!(
+        "metrics_dir: /var/lib/node_exporter\nrepos:\n  hub:\n    path: {}\n",
+        w.checkout.display()
+    ));
+    let snapshot = RepoSnapshot::take(&w.checkout);
+    let run = Run::of(w.env.sync_repo().arg("--config").arg(&config).arg("--print-config"));
+    run.expect_code(0);
+    let header = format!("# effective config, from {}\n", config.display());
+    assert!(run.stdout.starts_with(&header), "{}", run.stdout);
+    let effective = driftless_core::config::Config::parse(&run.stdout, &config)
+        .unwrap_or_else(|e| panic!("the printed config does not parse: {e}\n{}", run.stdout));
+    assert_eq!(
+        effective.state_dir.as_deref(),
+        Some(w.env.state_dir().as_path()),
+        "resolved"
+    );
+    assert_eq!(
+        effective.compose_command,
+        Some(vec!["docker".to_owned(), "compose".to_owned()]),
+        "the default filled in"
+    );
+    assert_eq!(
+        effective.repos["hub"].branch.as_deref(),
+        Some("main"),
+        "the default filled in"
+    );
+    assert_eq!(effective.repos["hub"].path, w.checkout);
+    assert_eq!(
+        effective.metrics_dir.as_deref(),
+        Some(std::path::Path::new("/var/lib/node_exporter"))
+    );
+    snapshot.assert_unchanged(&w.checkout);
+
+    std::fs::write(&config, "repos:\n  hub:\n    pth: /srv/hub\n").expect("break the config");
+    let run = Run::of(w.env.sync_repo().arg("--config").arg(&config).arg("--print-config"));
+    run.expect_code(2);
+    assert!(run.stderr.contains("pth"), "{}", run.stderr);
 }

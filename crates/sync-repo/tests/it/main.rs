@@ -4,6 +4,7 @@
 mod all;
 mod concurrency;
 mod config;
+mod contract;
 mod dry_run;
 mod fidelity;
 mod force;

@@ -8,6 +8,7 @@ mod excludes;
 mod failures;
 mod oracle;
 mod rclone;
+mod safety;
 mod scale;
 mod state;
 

@@ -23,7 +23,7 @@ _mirror__copy() {
 
     case "${cmd}" in
         mirror__copy)
-            opts="-j -n -v -q -h -V --all --to --from --exclude --delete --max-delete --checksum --skip-links --if-older-than --wait-lock --jobs --rclone --config --state-dir --dry-run --json --print-config --verbose --quiet --help --version"
+            opts="-j -n -v -q -h -V --all --to --from --exclude --delete --max-delete --checksum --skip-links --modify-window --no-perms --if-older-than --wait-lock --jobs --rclone --config --state-dir --dry-run --json --print-config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -46,6 +46,10 @@ _mirror__copy() {
                     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
                         compopt -o nospace
                     fi
+                    return 0
+                    ;;
+                --modify-window)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --if-older-than)

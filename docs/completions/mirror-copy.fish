@@ -3,6 +3,7 @@ complete -c mirror-copy -l from -d 'What to copy: the working tree, or the tree 
 commit\t'The tree of the committed HEAD: exactly what is in git'"
 complete -c mirror-copy -l exclude -d 'Also exclude paths matching GLOB (repeatable; rclone filter syntax)' -r
 complete -c mirror-copy -l max-delete -d 'With --delete: abort, deleting nothing, if more than N files would be deleted' -r -f
+complete -c mirror-copy -l modify-window -d 'Take modification times within SECONDS of each other as equal [default: 2 on FAT, exFAT and SMB destinations, which keep coarse times, else 0]' -r
 complete -c mirror-copy -l if-older-than -d 'Do nothing if the last successful mirror is more recent than DURATION (e.g. 24h)' -r -f
 complete -c mirror-copy -l wait-lock -d 'Wait up to SECONDS for another run on the same repo instead of exiting with 75' -r -f
 complete -c mirror-copy -s j -l jobs -d 'Copy threads for a local destination [default: number of cores]' -r -f
@@ -13,6 +14,7 @@ complete -c mirror-copy -l all -d 'Mirror every repo that has a `mirror:` entry 
 complete -c mirror-copy -l delete -d 'Delete from the mirror what the source no longer has'
 complete -c mirror-copy -l checksum -d 'Compare file content instead of size and modification time'
 complete -c mirror-copy -l skip-links -d 'Leave symbolic links out instead of copying them as links'
+complete -c mirror-copy -l no-perms -d 'Leave permission bits out of the up-to-date check and go on when setting them fails (the default on FAT, exFAT and SMB destinations, which have none)'
 complete -c mirror-copy -s n -l dry-run -d 'Say what would change, change nothing'
 complete -c mirror-copy -l json -d 'Print one JSON record per repo on stdout instead of the summary'
 complete -c mirror-copy -l print-config -d 'Print the effective config (the file with every default filled in) as YAML, and exit'

@@ -68,6 +68,16 @@ pub struct Args {
     #[arg(long)]
     pub skip_links: bool,
 
+    /// Take modification times within SECONDS of each other as equal [default: 2 on FAT, exFAT
+    /// and SMB destinations, which keep coarse times, else 0]
+    #[arg(long, value_name = "SECONDS")]
+    pub modify_window: Option<u64>,
+
+    /// Leave permission bits out of the up-to-date check and go on when setting them fails (the
+    /// default on FAT, exFAT and SMB destinations, which have none)
+    #[arg(long)]
+    pub no_perms: bool,
+
     /// Do nothing if the last successful mirror is more recent than DURATION (e.g. 24h)
     #[arg(long, value_name = "DURATION", value_hint = clap::ValueHint::Other, value_parser = driftless_core::time::parse_duration)]
     pub if_older_than: Option<Duration>,

@@ -30,6 +30,8 @@ fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
         rclone: args.rclone.clone(),
         metrics_dir: config.metrics_dir.clone(),
+        modify_window: args.modify_window.map(Duration::from_secs),
+        no_perms: args.no_perms,
     };
 
     let mut requests = if args.all {

@@ -11,19 +11,16 @@
 /// The excludes every mirror starts with, as in the seed's `rclone copy` cron line.
 pub const DEFAULT_EXCLUDES: [&str; 4] = [".git/**", "node_modules/**", ".terraform/**", ".tofu/**"];
 
-/// A set of exclude patterns.
+/// A set of exclude patterns, compiled once into linear-time matchers (globset's regex
+/// engine, no backtracking: `*a*a*a*a*a*a*a*b` on a long name costs what `*b` does).
 #[derive(Debug, Clone, Default)]
 pub struct Excludes {
-    patterns: Vec<Pattern>,
-}
-
-#[derive(Debug, Clone)]
-struct Pattern {
     /// As given, for rclone.
-    text: String,
-    /// The glob, without a leading `/`.
-    glob: Vec<u8>,
-    anchored: bool,
+    texts: Vec<String>,
+    /// Every pattern, for files and links.
+    files: globset::GlobSet,
+    /// The patterns ending in `/**`, which exclude a whole directory.
+    dirs: globset::GlobSet,
 }
 
 impl Excludes {
@@ -34,36 +31,52 @@ impl Excludes {
 
     /// Build from patterns; `dir/` is taken as `dir/**`.
     pub fn new<S: AsRef<str>>(patterns: impl IntoIterator<Item = S>) -> Result<Excludes, String> {
-        let mut out = Vec::new();
+        let mut texts = Vec::new();
+        let mut files = globset::GlobSetBuilder::new();
+        let mut dirs = globset::GlobSetBuilder::new();
         for text in patterns {
             let text = text.as_ref().trim();
             if text.is_empty() {
                 return Err("an exclude pattern is empty".into());
             }
-            let mut glob = text.trim_start_matches('/').as_bytes().to_vec();
-            if glob.ends_with(b"/") {
-                glob.extend_from_slice(b"**");
+            let mut glob = text.trim_start_matches('/').to_owned();
+            if glob.ends_with('/') {
+                glob.push_str("**");
             }
-            if glob.iter().filter(|&&b| b == b'[').count() != glob.iter().filter(|&&b| b == b']').count() {
+            if glob.matches('[').count() != glob.matches(']').count() {
                 return Err(format!("exclude pattern `{text}` has an unclosed `[`"));
             }
-            out.push(Pattern {
-                text: text.to_owned(),
-                glob,
-                anchored: text.starts_with('/'),
-            });
+            // Unanchored patterns also match below any directory; `**/` matches zero or more.
+            if !text.starts_with('/') {
+                glob.insert_str(0, "**/");
+            }
+            let compiled = globset::GlobBuilder::new(&glob)
+                .literal_separator(true)
+                .backslash_escape(true)
+                .build()
+                .map_err(|err| format!("exclude pattern `{text}`: {err}"))?;
+            if glob.ends_with("/**") {
+                dirs.add(compiled.clone());
+            }
+            files.add(compiled);
+            texts.push(text.to_owned());
         }
-        Ok(Excludes { patterns: out })
+        let build = |set: globset::GlobSetBuilder| set.build().map_err(|err| format!("exclude patterns: {err}"));
+        Ok(Excludes {
+            texts,
+            files: build(files)?,
+            dirs: build(dirs)?,
+        })
     }
 
     /// The patterns as given, for `rclone --exclude`.
     pub fn rclone_patterns(&self) -> impl Iterator<Item = &str> {
-        self.patterns.iter().map(|p| p.text.as_str())
+        self.texts.iter().map(String::as_str)
     }
 
     /// Whether the file (or link) at repo-relative `path` is excluded.
     pub fn excludes_file(&self, path: &[u8]) -> bool {
-        self.patterns.iter().any(|p| p.matches(path))
+        self.files.is_match(crate::git::checkout::path_from_bytes(path))
     }
 
     /// Whether everything below the directory at `path` is excluded, so it need not be walked.
@@ -71,29 +84,12 @@ impl Excludes {
         let mut probe = path.to_vec();
         probe.extend_from_slice(b"/\x00");
         // A name no real file has: if it matches, every name below the directory does.
-        self.patterns
-            .iter()
-            .any(|p| p.glob.ends_with(b"/**") && p.matches(&probe))
+        self.dirs.is_match(crate::git::checkout::path_from_bytes(&probe))
     }
 }
 
-impl Pattern {
-    fn matches(&self, path: &[u8]) -> bool {
-        if self.anchored {
-            return glob(&self.glob, path);
-        }
-        // Unanchored: try the path and every tail that starts after a `/`.
-        if glob(&self.glob, path) {
-            return true;
-        }
-        path.iter()
-            .enumerate()
-            .any(|(i, &b)| b == b'/' && glob(&self.glob, &path[i + 1..]))
-    }
-}
-
-/// Match `text` against glob `pat` (see the module docs for the syntax). Also used to find
-/// compose stack directories.
+/// Match `text` against glob `pat` (see the module docs for the syntax): a backtracking
+/// matcher for the short, trusted patterns that find compose stack directories.
 pub(crate) fn glob(pat: &[u8], text: &[u8]) -> bool {
     match pat.first() {
         None => text.is_empty(),
@@ -184,6 +180,20 @@ mod tests {
         assert!(e.excludes_file(b"a/z"));
         assert!(e.excludes_file(b"a/b/c/z"));
         assert!(!e.excludes_file(b"b/a/z"));
+    }
+
+    #[test]
+    fn many_stars_match_in_linear_time() {
+        let e = ex(&["*a*a*a*a*a*a*a*b"]);
+        let name = "a".repeat(4000);
+        let started = std::time::Instant::now();
+        assert!(!e.excludes_file(name.as_bytes()));
+        assert!(e.excludes_file(format!("{name}b").as_bytes()));
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[test]

@@ -2,19 +2,22 @@
 //!
 //! A file is copied when its size, mtime or mode differ (or its content, with `checksum`).
 //! Each copy is written under `.driftless-partial/` at the destination's top and renamed into
-//! place, so neither a reader nor a crash ever sees a half file under a final name; a run
-//! removes whatever a killed run left there. Files are copied on `jobs` threads.
+//! place (beside the file instead, in the same-named directory, where a mount point inside the
+//! destination puts it on another file system), so neither a reader nor a crash ever sees a
+//! half file under a final name; a run removes whatever a killed run left there. Files are
+//! copied on `jobs` threads. Directories get their modes last, files never setuid, setgid or
+//! sticky; one run at a time writes to a destination.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use super::Policy;
 use super::filter::Excludes;
-use super::source::{Content, Entry, Kind, Source};
+use super::source::{Content, Entry, Kind, Reader, Source};
 use crate::git::checkout::{path_from_bytes, path_to_bytes};
 
 /// Files up to this size are copied with one read and one write through [`SMALL_BUF`].
@@ -48,6 +51,53 @@ pub struct Options {
     pub dry_run: bool,
     /// Copy threads.
     pub jobs: usize,
+    /// How long to wait for another run writing to the same destination.
+    pub wait_lock: std::time::Duration,
+    /// Modification times this close are equal; `None`: detected from the destination's file
+    /// system (2 s on FAT-like ones, else exact).
+    pub modify_window: Option<std::time::Duration>,
+    /// Permission bits are not compared, and failing to set them is no error (also the default
+    /// on FAT-like file systems, which have none).
+    pub no_perms: bool,
+}
+
+/// How the destination keeps times and modes: what "up to date" can mean there.
+#[derive(Debug, Clone, Copy, Default)]
+struct Settle {
+    window: std::time::Duration,
+    perms: bool,
+}
+
+impl Settle {
+    /// From the options, else from the destination's file system type: FAT keeps times to 2 s
+    /// and no modes; exFAT, NTFS (ntfs3, ntfs-3g is FUSE), SMB and FUSE mounts (rclone mount)
+    /// are taken the same way.
+    fn for_dest(dest: &Path, options: &Options) -> Settle {
+        const FAT_LIKE: [u64; 7] = [
+            0x4d44,      // msdos, vfat
+            0x2011_bab0, // exfat
+            0x7366_746e, // ntfs3
+            0x517b,      // smb
+            0xfe53_4d42, // smb2
+            0xff53_4d42, // cifs
+            0x6573_5546, // fuse (rclone mount, ntfs-3g)
+        ];
+        let fat_like = rustix::fs::statfs(dest).is_ok_and(|st| FAT_LIKE.contains(&(st.f_type as u64)));
+        Settle {
+            window: options.modify_window.unwrap_or(if fat_like {
+                std::time::Duration::from_secs(2)
+            } else {
+                std::time::Duration::ZERO
+            }),
+            perms: !options.no_perms && !fat_like,
+        }
+    }
+
+    /// Whether a destination time is the source's, within the window.
+    fn same_time(&self, theirs: std::time::SystemTime, ours: std::time::SystemTime) -> bool {
+        let diff = theirs.duration_since(ours).or_else(|e| Ok::<_, ()>(e.duration()));
+        diff.is_ok_and(|d| d <= self.window)
+    }
 }
 
 /// What a run did (or, dry, would do).
@@ -71,6 +121,12 @@ pub enum Error {
         path = path.display()
     )]
     DestinationMissing { path: PathBuf },
+    #[error(
+        "another mirror-copy run is writing to {path}; wait for it (or pass --wait-lock SECONDS) \
+         and run again",
+        path = path.display()
+    )]
+    DestinationBusy { path: PathBuf },
     #[error("destination {path} is full; free space there and run again (no partial file was left)", path = path.display())]
     DestinationFull { path: PathBuf },
     #[error("cannot write {path}", path = path.display())]
@@ -94,6 +150,13 @@ pub fn mirror(
     if !dest.is_dir() {
         return Err(Error::DestinationMissing { path: dest.to_owned() });
     }
+    // One destination, one writer: two runs (other repos, other state dirs) would delete each
+    // other's staging directory and race on every file.
+    let _writer = if options.dry_run {
+        None
+    } else {
+        lock_destination(dest, options.wait_lock)?
+    };
     let staging = dest.join(PARTIAL_DIR);
     if !options.dry_run {
         let _ = std::fs::remove_dir_all(&staging);
@@ -124,6 +187,32 @@ pub fn mirror(
     result
 }
 
+/// Take the writer's lock on the destination directory itself (`flock`, released when the
+/// process ends, however it ends: a killed run never leaves it held), so nothing is created
+/// in the destination for it. A file system without `flock` (some network mounts) is written
+/// unlocked, as before.
+fn lock_destination(dest: &Path, wait: std::time::Duration) -> Result<Option<std::fs::File>, Error> {
+    let Ok(dir) = std::fs::File::open(dest) else {
+        return Ok(None);
+    };
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        match dir.try_lock() {
+            Ok(()) => return Ok(Some(dir)),
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::DestinationBusy { path: dest.to_owned() });
+            }
+            Err(std::fs::TryLockError::Error(err)) => {
+                tracing::warn!("cannot lock {}: {err}; writing without a lock", dest.display());
+                return Ok(None);
+            }
+        }
+    }
+}
+
 fn run(
     source: &Source,
     entries: &[Entry],
@@ -133,6 +222,7 @@ fn run(
     options: &Options,
 ) -> Result<Stats, Error> {
     let mut stats = Stats::default();
+    let settle = Settle::for_dest(dest, options);
 
     // Deletions are decided first, so --max-delete aborts before anything is touched.
     let doomed = if options.policy.delete {
@@ -141,79 +231,110 @@ fn run(
         Vec::new()
     };
     if let Some(max) = options.policy.max_delete {
-        let files = doomed.iter().filter(|(_, is_dir)| !is_dir).count();
-        if files > max {
+        let count = removals(&doomed);
+        if count > max {
             return Err(Error::TooManyDeletes {
                 path: dest.to_owned(),
-                count: files,
+                count,
                 max,
             });
         }
     }
 
     if options.dry_run {
-        return Ok(dry_run(source, entries, dest, &doomed, options));
+        return Ok(dry_run(source, entries, dest, &doomed, options, &settle));
     }
 
     // Deletions first (as rsync's default), so a directory the source turned into a file is
     // empty by the time the file arrives. Excluded content keeps its directory.
-    for (path, is_dir) in doomed.iter().rev() {
-        let removed = if *is_dir {
-            std::fs::remove_dir(path)
+    for doomed in doomed.iter().rev() {
+        let removed = if doomed.is_dir {
+            std::fs::remove_dir(&doomed.path)
         } else {
-            std::fs::remove_file(path)
+            std::fs::remove_file(&doomed.path)
         };
         match removed {
-            Ok(()) if !is_dir => stats.deleted += 1,
+            Ok(()) if doomed.counts() => stats.deleted += 1,
             Ok(()) => {}
-            // Gone already, or a parent was; a directory still holding excluded files stays.
+            // Gone already, or a parent was; a directory still holding excluded files stays
+            // (one standing where the source has a file is reported when the file is copied).
             Err(err) if err.kind() == std::io::ErrorKind::NotFound || err.raw_os_error() == Some(20) => {}
-            Err(err) if *is_dir && err.raw_os_error() == Some(39) => {}
-            Err(err) => stats.failed.push(format!("{}: cannot delete: {err}", path.display())),
+            Err(err) if doomed.is_dir && err.raw_os_error() == Some(39) => {}
+            Err(err) => stats
+                .failed
+                .push(format!("{}: cannot delete: {err}", doomed.path.display())),
         }
     }
 
     // Directories, parents first; a file or link in the way of one is replaced.
-    let repo = if options.policy.checksum {
-        source.open_repo()
+    let reader = if options.policy.checksum {
+        source.reader()
     } else {
-        None
+        Reader::default()
     };
     let mut work = Vec::new();
+    // Directories on another file system than the destination's top (a mount point inside
+    // it): a file is renamed into place from a staging directory on its own file system.
+    let top_dev = std::fs::metadata(dest).map(|m| m.dev()).ok();
+    let mut foreign = Foreign {
+        top: staging.to_owned(),
+        dirs: HashMap::new(),
+    };
     for entry in entries {
         let target = dest.join(path_from_bytes(&entry.path));
         let current = std::fs::symlink_metadata(&target).ok();
         let dir_in_the_way = current.as_ref().is_some_and(|m| m.is_dir());
         match &entry.kind {
             Kind::Dir => {
-                if dir_in_the_way {
-                    continue;
+                if !dir_in_the_way {
+                    if current.is_some() {
+                        std::fs::remove_file(&target).map_err(|e| write_error(dest, &target, e))?;
+                    }
+                    // Private until its contents are in place; its own mode comes last.
+                    std::fs::DirBuilder::new()
+                        .mode(0o700)
+                        .create(&target)
+                        .map_err(|e| write_error(dest, &target, e))?;
                 }
-                if current.is_some() {
-                    std::fs::remove_file(&target).map_err(|e| write_error(dest, &target, e))?;
+                let dev = std::fs::symlink_metadata(&target).map(|m| m.dev()).ok();
+                if dev.is_some() && dev != top_dev {
+                    let staging = target.join(PARTIAL_DIR);
+                    // A killed run's leftovers first, as for the top staging directory.
+                    let _ = std::fs::remove_dir_all(&staging);
+                    std::fs::create_dir(&staging).map_err(|e| write_error(dest, &staging, e))?;
+                    foreign.dirs.insert(entry.path.clone(), staging);
                 }
-                std::fs::create_dir(&target).map_err(|e| write_error(dest, &target, e))?;
             }
             Kind::Symlink { .. } if options.policy.links == Links::Skip => stats.links_skipped += 1,
             Kind::Symlink { .. } | Kind::File { .. }
                 if up_to_date(
                     source,
-                    repo.as_ref(),
+                    &reader,
                     entry,
                     &target,
                     current.as_ref(),
                     options.policy.checksum,
+                    &settle,
                 ) =>
             {
                 stats.unchanged += 1;
             }
             _ if dir_in_the_way => {
                 // The old directory may hold files the source never had: only --delete clears it
-                // (rsync and rclone refuse too). The rest of the run goes on.
+                // (rsync and rclone refuse too), and it did so above, counted against
+                // --max-delete. What is left holds excluded files, which a mirror never removes.
+                // The rest of the run goes on.
                 if options.policy.delete {
-                    stats.deleted += count_files(&target);
-                    std::fs::remove_dir_all(&target).map_err(|e| write_error(dest, &target, e))?;
-                    work.push(entry);
+                    stats.failed.push(format!(
+                        "{}: the destination has a directory holding excluded files where the source has a {}; \
+                         nothing excluded is deleted: move those files away, then run again",
+                        String::from_utf8_lossy(&entry.path),
+                        if matches!(entry.kind, Kind::Symlink { .. }) {
+                            "symlink"
+                        } else {
+                            "file"
+                        }
+                    ));
                 } else {
                     stats.failed.push(format!(
                         "{}: the destination has a directory where the source has a {} (use --delete)",
@@ -230,20 +351,80 @@ fn run(
         }
     }
 
-    copy_all(source, &work, dest, staging, options.jobs, &mut stats)?;
+    let copied = copy_all(source, &work, dest, &foreign, options.jobs, settle, &mut stats);
+    for staging in foreign.dirs.values() {
+        let _ = std::fs::remove_dir_all(staging);
+    }
+    copied?;
+    set_dir_modes(entries, dest, settle, &mut stats);
     Ok(stats)
 }
 
+/// Where temp files go: the top's staging directory, and one in each of the destination's
+/// directories on another file system.
+struct Foreign {
+    /// `.driftless-partial` at the destination's top.
+    top: PathBuf,
+    /// Repo-relative directory on another file system -> its staging directory.
+    dirs: HashMap<Vec<u8>, PathBuf>,
+}
+
+impl Foreign {
+    /// Where to stage `entry`'s temp file: beside it when its directory is on another file
+    /// system (a rename cannot cross one), else in the worker's `staging`.
+    fn staging_for<'a>(&'a self, entry: &Entry, staging: &'a Path) -> &'a Path {
+        let parent = entry.path.iter().rposition(|&b| b == b'/').map(|i| &entry.path[..i]);
+        match parent.and_then(|p| self.dirs.get(p)) {
+            Some(dir) => dir,
+            None => staging,
+        }
+    }
+}
+
+/// Give each directory its source mode, deepest first and after its contents: a `0700`
+/// directory of the source is `0700` in the mirror, and one without write permission was
+/// still written into.
+fn set_dir_modes(entries: &[Entry], dest: &Path, settle: Settle, stats: &mut Stats) {
+    for entry in entries.iter().rev() {
+        if entry.kind != Kind::Dir {
+            continue;
+        }
+        let mode = entry.mode;
+        let target = dest.join(path_from_bytes(&entry.path));
+        let Ok(meta) = std::fs::symlink_metadata(&target) else {
+            continue;
+        };
+        if !meta.is_dir() || meta.permissions().mode() & 0o7777 == mode {
+            continue;
+        }
+        if let Err(err) = std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode))
+            && settle.perms
+        {
+            stats.failed.push(format!(
+                "{}: cannot set the directory's mode {mode:o}: {err}",
+                String::from_utf8_lossy(&entry.path)
+            ));
+        }
+    }
+}
+
 /// What a run would do, touching nothing.
-fn dry_run(source: &Source, entries: &[Entry], dest: &Path, doomed: &[(PathBuf, bool)], options: &Options) -> Stats {
+fn dry_run(
+    source: &Source,
+    entries: &[Entry],
+    dest: &Path,
+    doomed: &[Doomed],
+    options: &Options,
+    settle: &Settle,
+) -> Stats {
     let mut stats = Stats {
-        deleted: doomed.iter().filter(|(_, is_dir)| !is_dir).count(),
+        deleted: removals(doomed),
         ..Stats::default()
     };
-    let repo = if options.policy.checksum {
-        source.open_repo()
+    let reader = if options.policy.checksum {
+        source.reader()
     } else {
-        None
+        Reader::default()
     };
     for entry in entries {
         let target = dest.join(path_from_bytes(&entry.path));
@@ -256,11 +437,12 @@ fn dry_run(source: &Source, entries: &[Entry], dest: &Path, doomed: &[(PathBuf, 
             }
             _ => up_to_date(
                 source,
-                repo.as_ref(),
+                &reader,
                 entry,
                 &target,
                 current.as_ref(),
                 options.policy.checksum,
+                settle,
             ),
         };
         if same {
@@ -279,11 +461,12 @@ fn dry_run(source: &Source, entries: &[Entry], dest: &Path, doomed: &[(PathBuf, 
 /// same size, mtime and mode, and with `checksum` the same content).
 fn up_to_date(
     source: &Source,
-    repo: Option<&gix::Repository>,
+    reader: &Reader,
     entry: &Entry,
     target: &Path,
     current: Option<&std::fs::Metadata>,
     checksum: bool,
+    settle: &Settle,
 ) -> bool {
     match &entry.kind {
         Kind::Dir => false,
@@ -291,36 +474,24 @@ fn up_to_date(
             current.is_some_and(|m| m.file_type().is_symlink())
                 && std::fs::read_link(target).is_ok_and(|t| path_to_bytes(&t) == link.as_slice())
         }
-        Kind::File { size, mtime, mode, .. } => {
+        Kind::File { size, mtime, .. } => {
             current.is_some_and(|m| {
                 m.is_file()
                     && m.size() == *size
-                    && m.modified().is_ok_and(|t| t == *mtime)
-                    && m.permissions().mode() & 0o7777 == *mode
-            }) && (!checksum || same_content(source, repo, entry, target))
+                    && m.modified().is_ok_and(|t| settle.same_time(t, *mtime))
+                    && (!settle.perms || m.permissions().mode() & 0o7777 == entry.mode)
+            }) && (!checksum || same_content(source, reader, entry, target))
         }
     }
-}
-
-fn count_files(dir: &Path) -> usize {
-    let Ok(read) = std::fs::read_dir(dir) else { return 0 };
-    read.flatten()
-        .map(|e| {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                count_files(&e.path())
-            } else {
-                1
-            }
-        })
-        .sum()
 }
 
 fn copy_all(
     source: &Source,
     work: &[&Entry],
     dest: &Path,
-    staging: &Path,
+    foreign: &Foreign,
     jobs: usize,
+    settle: Settle,
     stats: &mut Stats,
 ) -> Result<(), Error> {
     let next = AtomicUsize::new(0);
@@ -332,10 +503,10 @@ fn copy_all(
         for worker in 0..jobs.clamp(1, work.len().max(1)) {
             let (next, copied, bytes, failed, fatal) = (&next, &copied, &bytes, &failed, &fatal);
             scope.spawn(move || {
-                let repo = source.open_repo();
+                let reader = source.reader();
                 // Each worker stages in its own directory: creating and renaming files out of
                 // one shared directory would serialize the workers on its lock.
-                let staging = staging.join(worker.to_string());
+                let staging = foreign.top.join(worker.to_string());
                 if let Err(err) = std::fs::create_dir(&staging)
                     && let Ok(mut fatal) = fatal.lock()
                 {
@@ -347,9 +518,9 @@ fn copy_all(
                     }
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(entry) = work.get(i) else { break };
-                    let tmp = staging.join(i.to_string());
+                    let tmp = foreign.staging_for(entry, &staging).join(format!("{worker}-{i}"));
                     let target = dest.join(path_from_bytes(&entry.path));
-                    match copy_one(source, repo.as_ref(), entry, &tmp, &target) {
+                    match copy_one(source, &reader, entry, &tmp, &target, settle) {
                         Ok(n) => {
                             copied.fetch_add(1, Ordering::Relaxed);
                             bytes.fetch_add(n, Ordering::Relaxed);
@@ -388,10 +559,11 @@ enum CopyError {
 
 fn copy_one(
     source: &Source,
-    repo: Option<&gix::Repository>,
+    reader: &Reader,
     entry: &Entry,
     tmp: &Path,
     target: &Path,
+    settle: Settle,
 ) -> Result<u64, CopyError> {
     match &entry.kind {
         Kind::Symlink { target: link } => {
@@ -399,31 +571,41 @@ fn copy_one(
             std::fs::rename(tmp, target).map_err(CopyError::Write)?;
             Ok(0)
         }
-        Kind::File { mtime, mode, size, .. } => {
-            let written = match source.read(entry, repo).map_err(CopyError::Read)? {
-                Content::Path(from) => {
-                    let mut input = std::fs::File::open(&from).map_err(CopyError::Read)?;
+        Kind::File { mtime, size, .. } => {
+            let mode = &entry.mode;
+            let written = match source.read(entry, reader).map_err(CopyError::Read)? {
+                Content::File(mut input) => {
                     let mut output = std::fs::File::create(tmp).map_err(CopyError::Write)?;
                     let n = if *size <= SMALL_FILE {
                         // Most files of a repo are small: one read and one write, where
                         // std::io::copy would probe both files and try copy_file_range first.
+                        // Bounded by the listed size (plus one byte to see it grew): a file
+                        // growing under the copy is never read whole into memory.
                         SMALL_BUF.with_borrow_mut(|buf| {
                             buf.clear();
-                            input.read_to_end(buf).map_err(CopyError::Read)?;
+                            (&mut input)
+                                .take(SMALL_FILE + 1)
+                                .read_to_end(buf)
+                                .map_err(CopyError::Read)?;
+                            if buf.len() as u64 > SMALL_FILE {
+                                output.write_all(buf).map_err(CopyError::Write)?;
+                                let rest = std::io::copy(&mut input, &mut output).map_err(|e| classify(e, &input))?;
+                                return Ok::<u64, CopyError>(buf.len() as u64 + rest);
+                            }
                             output.write_all(buf).map_err(CopyError::Write)?;
                             Ok::<u64, CopyError>(buf.len() as u64)
                         })?
                     } else {
                         // Large files: copy_file_range lets the kernel move the bytes.
-                        std::io::copy(&mut input, &mut output).map_err(|e| classify(e, &from))?
+                        std::io::copy(&mut input, &mut output).map_err(|e| classify(e, &input))?
                     };
-                    finish(&output, *mode, *mtime)?;
+                    finish(&output, *mode, *mtime, settle)?;
                     n
                 }
                 Content::Bytes(data) => {
                     let mut output = std::fs::File::create(tmp).map_err(CopyError::Write)?;
                     output.write_all(&data).map_err(CopyError::Write)?;
-                    finish(&output, *mode, *mtime)?;
+                    finish(&output, *mode, *mtime, settle)?;
                     data.len() as u64
                 }
             };
@@ -434,15 +616,20 @@ fn copy_one(
     }
 }
 
-fn finish(file: &std::fs::File, mode: u32, mtime: std::time::SystemTime) -> Result<(), CopyError> {
-    file.set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(CopyError::Write)?;
+fn finish(file: &std::fs::File, mode: u32, mtime: std::time::SystemTime, settle: Settle) -> Result<(), CopyError> {
+    // Set even without `perms`: a 0600 file must not stay at the umask's 0644 where modes work.
+    if let Err(err) = file.set_permissions(std::fs::Permissions::from_mode(mode))
+        && settle.perms
+    {
+        return Err(CopyError::Write(err));
+    }
     file.set_modified(mtime).map_err(CopyError::Write)
 }
 
 /// A failed `io::copy` is the source's fault when the source can no longer be read.
-fn classify(err: std::io::Error, from: &Path) -> CopyError {
-    if std::fs::File::open(from).is_err() {
+fn classify(err: std::io::Error, input: &std::fs::File) -> CopyError {
+    use std::os::unix::fs::FileExt;
+    if input.read_at(&mut [0u8; 1], 0).is_err() {
         CopyError::Read(err)
     } else {
         CopyError::Write(err)
@@ -461,24 +648,86 @@ fn write_error(dest: &Path, path: &Path, source: std::io::Error) -> Error {
     }
 }
 
-fn same_content(source: &Source, repo: Option<&gix::Repository>, entry: &Entry, target: &Path) -> bool {
-    let Ok(theirs) = std::fs::read(target) else {
+fn same_content(source: &Source, reader: &Reader, entry: &Entry, target: &Path) -> bool {
+    // The destination is opened without following a link; neither side is read whole.
+    let Ok(theirs) = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(target)
+    else {
         return false;
     };
-    match source.read(entry, repo) {
-        Ok(Content::Path(p)) => std::fs::read(p).is_ok_and(|ours| ours == theirs),
-        Ok(Content::Bytes(ours)) => ours == theirs,
+    match source.read(entry, reader) {
+        Ok(Content::File(ours)) => same_bytes(ours, theirs),
+        Ok(Content::Bytes(ours)) => same_bytes(ours.as_slice(), theirs),
         Err(_) => false,
     }
 }
 
-/// Paths under `dest` that the source does not have (not counting excluded ones, which a
-/// mirror leaves alone), deepest last; `true` marks directories.
-fn to_delete(entries: &[Entry], dest: &Path, excludes: &Excludes, links: Links) -> Vec<(PathBuf, bool)> {
-    let keep: HashSet<&[u8]> = entries
+/// Whether two streams hold the same bytes, compared a block at a time.
+fn same_bytes(mut a: impl Read, mut b: impl Read) -> bool {
+    let mut left = vec![0u8; 64 * 1024];
+    let mut right = vec![0u8; 64 * 1024];
+    loop {
+        let Ok(n) = read_full(&mut a, &mut left) else {
+            return false;
+        };
+        let Ok(m) = read_full(&mut b, &mut right) else {
+            return false;
+        };
+        if n != m || left[..n] != right[..m] {
+            return false;
+        }
+        if n == 0 {
+            return true;
+        }
+    }
+}
+
+/// Fill `buf` as far as the stream goes.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(filled)
+}
+
+/// A path of the destination that `--delete` removes.
+#[derive(Debug)]
+struct Doomed {
+    path: PathBuf,
+    is_dir: bool,
+    /// A directory standing where the source has a file or link.
+    in_the_way: bool,
+}
+
+impl Doomed {
+    /// Whether removing it counts as a deletion (for `--max-delete` and the report): every
+    /// file and link, and a directory the source replaced by a file. A directory the source no
+    /// longer has is counted by its files.
+    fn counts(&self) -> bool {
+        !self.is_dir || self.in_the_way
+    }
+}
+
+/// How many deletions `doomed` makes.
+fn removals(doomed: &[Doomed]) -> usize {
+    doomed.iter().filter(|d| d.counts()).count()
+}
+
+/// Paths under `dest` that the source does not have, or has as another kind (not counting
+/// excluded ones, which a mirror leaves alone), parents before what they hold.
+fn to_delete(entries: &[Entry], dest: &Path, excludes: &Excludes, links: Links) -> Vec<Doomed> {
+    let keep: HashMap<&[u8], bool> = entries
         .iter()
         .filter(|e| links == Links::Copy || !matches!(e.kind, Kind::Symlink { .. }))
-        .map(|e| e.path.as_slice())
+        .map(|e| (e.path.as_slice(), e.kind == Kind::Dir))
         .collect();
     let mut out = Vec::new();
     walk_dest(dest, Vec::new(), &keep, excludes, links, &mut out);
@@ -488,10 +737,10 @@ fn to_delete(entries: &[Entry], dest: &Path, excludes: &Excludes, links: Links) 
 fn walk_dest(
     dir: &Path,
     prefix: Vec<u8>,
-    keep: &HashSet<&[u8]>,
+    keep: &HashMap<&[u8], bool>,
     excludes: &Excludes,
     links: Links,
-    out: &mut Vec<(PathBuf, bool)>,
+    out: &mut Vec<Doomed>,
 ) {
     let Ok(read) = std::fs::read_dir(dir) else { return };
     for entry in read.flatten() {
@@ -500,7 +749,8 @@ fn walk_dest(
             rela.push(b'/');
         }
         rela.extend_from_slice(path_to_bytes(Path::new(&entry.file_name())));
-        if rela == PARTIAL_DIR.as_bytes() {
+        // The top's staging directory, and those of mount points inside the destination.
+        if entry.file_name() == PARTIAL_DIR {
             continue;
         }
         let file_type = entry.file_type().ok();
@@ -511,14 +761,23 @@ fn walk_dest(
         if is_dir && excludes.excludes_dir(&rela) || !is_dir && excludes.excludes_file(&rela) {
             continue;
         }
+        let wanted = keep.get(rela.as_slice()).copied();
         if is_dir {
-            let gone = !keep.contains(rela.as_slice());
-            if gone {
-                out.push((entry.path(), true));
+            if wanted != Some(true) {
+                out.push(Doomed {
+                    path: entry.path(),
+                    is_dir: true,
+                    in_the_way: wanted == Some(false),
+                });
             }
             walk_dest(&entry.path(), rela, keep, excludes, links, out);
-        } else if !keep.contains(rela.as_slice()) {
-            out.push((entry.path(), false));
+        } else if wanted != Some(false) {
+            // Gone from the source, or a directory there now.
+            out.push(Doomed {
+                path: entry.path(),
+                is_dir: false,
+                in_the_way: false,
+            });
         }
     }
 }

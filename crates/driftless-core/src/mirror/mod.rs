@@ -106,6 +106,25 @@ impl Request {
     }
 }
 
+/// The directory in a repo's state directory that holds the committed tree for rclone.
+pub const EXPORT_DIR: &str = "mirror-export";
+
+/// The export of a commit for rclone, removed when the run ends (and by the next run, if this
+/// one was killed).
+struct Export(PathBuf);
+
+impl Export {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for Export {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// How to run.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -121,6 +140,10 @@ pub struct Options {
     pub rclone: String,
     /// Where to write `.prom` files.
     pub metrics_dir: Option<PathBuf>,
+    /// Modification times this close are equal; `None`: 2 s on FAT-like destinations, else 0.
+    pub modify_window: Option<Duration>,
+    /// Permission bits are not compared, and failing to set them is no error.
+    pub no_perms: bool,
 }
 
 /// How a mirror run ended.
@@ -271,7 +294,7 @@ pub fn mirror(request: &Request, state: &StateDir, options: &Options) -> Report 
         Ok(lock) => lock,
         Err(err) => return Report::new(request).fail(err.exit(), &err),
     };
-    let mut report = run(request, options);
+    let mut report = run(request, state, options);
     report.duration_ms = started.elapsed().as_millis() as u64;
     if !options.dry_run {
         record(request, state, options, &mut report, previous, started_at);
@@ -281,7 +304,7 @@ pub fn mirror(request: &Request, state: &StateDir, options: &Options) -> Report 
     report
 }
 
-fn run(request: &Request, options: &Options) -> Report {
+fn run(request: &Request, state: &StateDir, options: &Options) -> Report {
     let mut report = Report::new(request);
     let checkout = match crate::git::checkout::Checkout::open(&request.path) {
         Ok(checkout) => checkout,
@@ -310,6 +333,9 @@ fn run(request: &Request, options: &Options) -> Report {
         policy: request.policy,
         dry_run: options.dry_run,
         jobs: options.jobs.max(1),
+        wait_lock: options.wait_lock,
+        modify_window: options.modify_window,
+        no_perms: options.no_perms,
     };
 
     if rclone::is_remote(&request.to) {
@@ -319,14 +345,19 @@ fn run(request: &Request, options: &Options) -> Report {
             program: options.rclone.clone(),
         };
         // rclone reads a directory: the working tree itself, or the commit exported first.
-        let export;
+        // The export lives in the repo's state directory, under the repo lock: a killed run's
+        // export is removed by the next one, instead of piling up in the temp dir.
+        let export = match state.repo_dir(&request.id) {
+            Ok(dir) => Export(dir.join(EXPORT_DIR)),
+            Err(err) => return report.fail(Exit::Io, &err),
+        };
         let from_dir = match &source {
             Source::Worktree(dir) => dir.clone(),
             Source::Commit { .. } => {
-                export = match tempfile::Builder::new().prefix("driftless-export-").tempdir() {
-                    Ok(dir) => dir,
-                    Err(err) => return report.fail(Exit::Io, &err),
-                };
+                let _ = std::fs::remove_dir_all(export.path());
+                if let Err(err) = std::fs::create_dir(export.path()) {
+                    return report.fail(Exit::Io, &err);
+                }
                 let listing = match source.list(&excludes) {
                     Ok(listing) => listing,
                     Err(err) => return report.fail(Exit::Io, &err),
@@ -350,23 +381,38 @@ fn run(request: &Request, options: &Options) -> Report {
             Ok(()) if options.dry_run => report.end(Outcome::WouldCopy, Exit::Ok),
             Ok(()) => report.end(Outcome::Copied, Exit::Ok),
             Err(err) => {
-                let exit = if err.is_usage() { Exit::Usage } else { Exit::TempFail };
+                let exit = match err {
+                    rclone::Error::TooManyDeletes { .. } => Exit::Refused,
+                    _ if err.is_usage() => Exit::Usage,
+                    _ => Exit::TempFail,
+                };
                 report.fail(exit, &err)
             }
         };
     }
 
     let dest = PathBuf::from(&request.to);
+    if let Some(err) = nested(&checkout.workdir, &dest) {
+        return report.fail(Exit::Usage, &err);
+    }
     let listing = match source.list(&excludes) {
         Ok(listing) => listing,
         Err(err) => return report.fail(Exit::Io, &err),
     };
+    // A backup is only ever added to unless the source is fully known: a directory that could
+    // not be read would look empty and have its whole mirror deleted (rsync: "IO error
+    // encountered -- skipping file deletion").
+    let mut local_options = local_options;
+    let deletions_skipped = local_options.policy.delete && !listing.unreadable.is_empty();
+    if deletions_skipped {
+        local_options.policy.delete = false;
+    }
     let stats = match local::mirror(&source, &listing.entries, &dest, &excludes, &local_options) {
         Ok(stats) => stats,
         Err(err) => {
             let exit = match err {
                 local::Error::TooManyDeletes { .. } => Exit::Refused,
-                local::Error::DestinationMissing { .. } => Exit::TempFail,
+                local::Error::DestinationMissing { .. } | local::Error::DestinationBusy { .. } => Exit::TempFail,
                 _ => Exit::Io,
             };
             return report.fail(exit, &err);
@@ -376,8 +422,15 @@ fn run(request: &Request, options: &Options) -> Report {
         .unreadable
         .iter()
         .map(|(path, why)| format!("{}: cannot read: {why}", String::from_utf8_lossy(path)));
+    let skipped = deletions_skipped.then(|| {
+        format!(
+            "deletions skipped: {} source path(s) could not be read, so nothing was deleted; \
+             fix their permissions (or the disk) and run again",
+            listing.unreadable.len()
+        )
+    });
     report.stats = local::Stats {
-        failed: unreadable.chain(stats.failed).collect(),
+        failed: unreadable.chain(skipped).chain(stats.failed).collect(),
         ..stats
     };
     if !report.stats.failed.is_empty() {
@@ -401,6 +454,20 @@ fn run(request: &Request, options: &Options) -> Report {
         (false, _) => Outcome::Copied,
     };
     report.end(outcome, Exit::Ok)
+}
+
+/// A destination inside the checkout would be copied into itself, one level deeper each run.
+fn nested(workdir: &std::path::Path, dest: &std::path::Path) -> Option<std::io::Error> {
+    let workdir = std::fs::canonicalize(workdir).ok()?;
+    let dest = std::fs::canonicalize(dest).ok()?;
+    dest.starts_with(&workdir).then(|| {
+        std::io::Error::other(format!(
+            "the destination {} is inside the checkout {}; choose a destination outside it \
+             (it would be mirrored into itself)",
+            dest.display(),
+            workdir.display()
+        ))
+    })
 }
 
 fn record(

@@ -25,6 +25,11 @@ pub struct Options {
 pub enum Error {
     #[error("`{program}` was not found; install rclone (apt install rclone) or mirror to a local path")]
     Missing { program: String },
+    #[error(
+        "{count} files would be deleted from {remote}, more than --max-delete {max}; nothing was deleted. \
+         Check the source, then raise --max-delete or run without --delete"
+    )]
+    TooManyDeletes { remote: String, count: usize, max: usize },
     #[error("rclone {verb} to {remote} failed with exit code {code}: {message}")]
     Failed {
         verb: &'static str,
@@ -44,6 +49,10 @@ impl Error {
 
 /// Whether `dest` names an rclone remote (`name:path`) rather than a local path.
 pub fn is_remote(dest: &str) -> bool {
+    // A connection string (`:local:/x`, `:s3,provider=AWS:bucket`) names its backend inline.
+    if dest.starts_with(':') {
+        return dest.len() > 1;
+    }
     match dest.split_once(':') {
         Some((name, _)) => {
             !dest.starts_with('/')
@@ -56,7 +65,39 @@ pub fn is_remote(dest: &str) -> bool {
 }
 
 /// Run `rclone copy|sync SRC REMOTE` with the excludes; rclone's output goes to the log.
+///
+/// With `--delete` and `--max-delete`, a dry run counts the deletions first and the run is
+/// refused before anything is deleted (rclone's own `--max-delete` deletes up to the limit, then
+/// fails): the real run follows only when the count is within the limit.
 pub fn mirror(source: &Path, remote: &str, excludes: &Excludes, options: &Options) -> Result<(), Error> {
+    if let (true, Some(max), false) = (options.policy.delete, options.policy.max_delete, options.dry_run) {
+        // Without rclone's own --max-delete, which would stop the count at the limit.
+        let dry = Options {
+            dry_run: true,
+            policy: Policy {
+                max_delete: None,
+                ..options.policy
+            },
+            ..options.clone()
+        };
+        let text = run(source, remote, excludes, &dry)?;
+        let count = text
+            .lines()
+            .filter(|l| l.contains("Skipped delete as --dry-run is set"))
+            .count();
+        if count > max {
+            return Err(Error::TooManyDeletes {
+                remote: redact(remote),
+                count,
+                max,
+            });
+        }
+    }
+    run(source, remote, excludes, options).map(|_| ())
+}
+
+/// One rclone run; its output (stdout and stderr).
+fn run(source: &Path, remote: &str, excludes: &Excludes, options: &Options) -> Result<String, Error> {
     let verb = if options.policy.delete { "sync" } else { "copy" };
     let mut args: Vec<String> = vec![verb.into(), source.display().to_string(), remote.into()];
     for pattern in excludes.rclone_patterns() {
@@ -108,7 +149,7 @@ pub fn mirror(source: &Path, remote: &str, excludes: &Excludes, options: &Option
         tracing::info!("rclone: {}", redact(line));
     }
     match output.status.code() {
-        Some(0) => Ok(()),
+        Some(0) => Ok(text.into_owned()),
         code => Err(Error::Failed {
             verb,
             remote: redact(remote),
@@ -130,6 +171,8 @@ mod tests {
     fn remotes_and_local_paths_are_told_apart() {
         assert!(super::is_remote("gdrive:Backups/lab"));
         assert!(super::is_remote("mirror:/dst"));
+        assert!(super::is_remote(":local:/srv/backup"));
+        assert!(super::is_remote(":s3,provider=AWS:bucket/lab"));
         assert!(!super::is_remote("/mnt/backup/lab"));
         assert!(!super::is_remote("./rel:ative"));
         assert!(!super::is_remote("relative/path"));

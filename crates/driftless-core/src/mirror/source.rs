@@ -10,6 +10,9 @@ use gix::ObjectId;
 use super::filter::Excludes;
 use crate::git::checkout::{path_from_bytes, path_to_bytes};
 
+/// The permission bits a mirror keeps: read, write and execute, never setuid, setgid or sticky.
+pub const PERMISSIONS: u32 = 0o777;
+
 /// One file, link or directory of the source, by repo-relative path (`/`-separated).
 #[derive(Debug, Clone)]
 pub struct Entry {
@@ -17,12 +20,16 @@ pub struct Entry {
     pub path: Vec<u8>,
     /// What it is.
     pub kind: Kind,
+    /// Permission bits of a file or directory (`0o755`, `0o644`, ...; 0 for a link), never
+    /// setuid, setgid or sticky: a mirror written by root must not hand out a setuid-root copy
+    /// of a user's file.
+    pub mode: u32,
 }
 
 /// The kind of a source entry and what the quick check compares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
-    /// A directory.
+    /// A directory (its mode is [`Entry::mode`], applied after its contents).
     Dir,
     /// A regular file.
     File {
@@ -30,8 +37,6 @@ pub enum Kind {
         size: u64,
         /// Modification time (for `--from commit`: the commit's time).
         mtime: SystemTime,
-        /// Permission bits (`0o755`, `0o644`, ...).
-        mode: u32,
         /// The blob, for `--from commit`.
         blob: Option<ObjectId>,
     },
@@ -96,20 +101,42 @@ impl Source {
         Ok(listing)
     }
 
-    /// A repository handle for [`Source::read`] on this thread; `None` for a working tree.
-    pub fn open_repo(&self) -> Option<gix::Repository> {
+    /// What [`Source::read`] reads through, one per thread: the working tree's top directory
+    /// (files are opened below it), or the repository (gix handles are not shared across
+    /// threads in this build).
+    pub fn reader(&self) -> Reader {
         match self {
-            Source::Commit { repo, .. } => gix::open(repo).ok(),
-            Source::Worktree(_) => None,
+            Source::Worktree(root) => Reader {
+                root: std::fs::File::open(root).ok(),
+                repo: None,
+            },
+            Source::Commit { repo, .. } => Reader {
+                root: None,
+                repo: gix::open(repo).ok(),
+            },
         }
     }
 
     /// Open the content of a file entry for copying.
-    pub fn read(&self, entry: &Entry, repo: Option<&gix::Repository>) -> std::io::Result<Content> {
+    ///
+    /// A working tree belongs to someone who may swap a file or a parent directory for a
+    /// symlink (to `/etc/shadow`) between listing and copy: the file is opened relative to the
+    /// top directory's handle, following no symlink on the way, and must still be a regular
+    /// file.
+    pub fn read(&self, entry: &Entry, reader: &Reader) -> std::io::Result<Content> {
         match (self, &entry.kind) {
-            (Source::Worktree(root), _) => Ok(Content::Path(root.join(path_from_bytes(&entry.path)))),
+            (Source::Worktree(_), Kind::File { .. }) => {
+                let root = reader
+                    .root
+                    .as_ref()
+                    .ok_or_else(|| std::io::Error::other("the top of the working tree could not be opened"))?;
+                open_beneath(root, &entry.path).map(Content::File)
+            }
             (Source::Commit { .. }, Kind::File { blob: Some(id), .. }) => {
-                let repo = repo.ok_or_else(|| std::io::Error::other("no repository handle"))?;
+                let repo = reader
+                    .repo
+                    .as_ref()
+                    .ok_or_else(|| std::io::Error::other("no repository handle"))?;
                 let object = repo.find_object(*id).map_err(std::io::Error::other)?;
                 Ok(Content::Bytes(object.detach().data))
             }
@@ -118,10 +145,61 @@ impl Source {
     }
 }
 
-/// A file's content: a path to copy from (the kernel copies it), or bytes from git.
+/// A thread's handle on the source, from [`Source::reader`].
+#[derive(Default)]
+pub struct Reader {
+    root: Option<std::fs::File>,
+    repo: Option<gix::Repository>,
+}
+
+/// A file's content: an open file (the kernel copies it), or bytes from git.
 pub enum Content {
-    Path(PathBuf),
+    File(std::fs::File),
     Bytes(Vec<u8>),
+}
+
+/// Open the regular file at `rel` below the directory `root` without following any symlink
+/// (`openat2` with `RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH`; before Linux 5.6, one `openat`
+/// with `O_NOFOLLOW` per component). A FIFO or device put there is not opened for reading
+/// (`O_NONBLOCK`, then refused by type).
+fn open_beneath(root: &std::fs::File, rel: &[u8]) -> std::io::Result<std::fs::File> {
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK;
+    let resolve = ResolveFlags::NO_SYMLINKS | ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
+    let fd = match rustix::fs::openat2(root, path_from_bytes(rel), flags, Mode::empty(), resolve) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOSYS) => {
+            let mut parts = rel.split(|&b| b == b'/').peekable();
+            let mut dir: Option<rustix::fd::OwnedFd> = None;
+            loop {
+                let part = parts.next().unwrap_or_default();
+                if part.is_empty() || part == b"." || part == b".." {
+                    return Err(std::io::Error::other("not a plain relative path"));
+                }
+                let at = dir
+                    .as_ref()
+                    .map_or_else(|| rustix::fd::AsFd::as_fd(root), rustix::fd::AsFd::as_fd);
+                if parts.peek().is_none() {
+                    break rustix::fs::openat(at, path_from_bytes(part), flags, Mode::empty())?;
+                }
+                let next = rustix::fs::openat(
+                    at,
+                    path_from_bytes(part),
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )?;
+                dir = Some(next);
+            }
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let file = std::fs::File::from(fd);
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other(
+            "no longer a regular file (replaced since it was listed); not read",
+        ));
+    }
+    Ok(file)
 }
 
 fn walk_dir(prefix: Vec<u8>, read: std::fs::ReadDir, excludes: &Excludes, out: &mut Listing) {
@@ -149,11 +227,19 @@ fn walk_dir(prefix: Vec<u8>, read: std::fs::ReadDir, excludes: &Excludes, out: &
             if excludes.excludes_dir(&path) {
                 continue;
             }
+            let mode = match entry.metadata() {
+                Ok(meta) => meta.permissions().mode() & PERMISSIONS,
+                Err(err) => {
+                    out.unreadable.push((path, err.to_string()));
+                    continue;
+                }
+            };
             match std::fs::read_dir(entry.path()) {
                 Ok(read) => {
                     out.entries.push(Entry {
                         path: path.clone(),
                         kind: Kind::Dir,
+                        mode,
                     });
                     walk_dir(path, read, excludes, out);
                 }
@@ -171,6 +257,7 @@ fn walk_dir(prefix: Vec<u8>, read: std::fs::ReadDir, excludes: &Excludes, out: &
                     kind: Kind::Symlink {
                         target: path_to_bytes(&target).to_vec(),
                     },
+                    mode: 0,
                 }),
                 Err(err) => out.unreadable.push((path, err.to_string())),
             }
@@ -181,9 +268,9 @@ fn walk_dir(prefix: Vec<u8>, read: std::fs::ReadDir, excludes: &Excludes, out: &
                     kind: Kind::File {
                         size: meta.size(),
                         mtime: meta.modified().unwrap_or(UNIX_EPOCH),
-                        mode: meta.permissions().mode() & 0o7777,
                         blob: None,
                     },
+                    mode: meta.permissions().mode() & PERMISSIONS,
                 }),
                 Err(err) => out.unreadable.push((path, err.to_string())),
             }
@@ -191,6 +278,14 @@ fn walk_dir(prefix: Vec<u8>, read: std::fs::ReadDir, excludes: &Excludes, out: &
         // Sockets, fifos and devices have no place in a mirror of a repo.
     }
 }
+
+/// What git checks of a tree entry's name on Linux (`core.protectNTFS` is on by default, and
+/// `.git` is refused in any case).
+const GIT_ON_LINUX: gix::validate::path::component::Options = gix::validate::path::component::Options {
+    protect_windows: false,
+    protect_hfs: false,
+    protect_ntfs: true,
+};
 
 fn walk_tree(
     repo: &gix::Repository,
@@ -209,6 +304,14 @@ fn walk_tree(
             path.push(b'/');
         }
         path.extend_from_slice(entry.filename());
+        // A crafted tree can name an entry `..`, `.git` or `a/b`: git refuses to check such a
+        // tree out, and so does a mirror (it would write outside the destination).
+        let leaf = (entry.mode().kind() == EntryKind::Link).then_some(gix::validate::path::component::Mode::Symlink);
+        if let Err(err) = gix::validate::path::component(entry.filename(), leaf, GIT_ON_LINUX) {
+            out.unreadable
+                .push((path, format!("invalid name in commit tree, not mirrored: {err}")));
+            continue;
+        }
         let id = entry.object_id();
         match entry.mode().kind() {
             EntryKind::Tree => {
@@ -216,6 +319,7 @@ fn walk_tree(
                     out.entries.push(Entry {
                         path: path.clone(),
                         kind: Kind::Dir,
+                        mode: 0o755,
                     });
                     walk_tree(repo, id, path, mtime, excludes, out)?;
                 }
@@ -227,6 +331,7 @@ fn walk_tree(
                 out.entries.push(Entry {
                     path,
                     kind: Kind::Symlink { target },
+                    mode: 0,
                 });
             }
             kind @ (EntryKind::Blob | EntryKind::BlobExecutable) => {
@@ -241,9 +346,9 @@ fn walk_tree(
                     kind: Kind::File {
                         size,
                         mtime,
-                        mode,
                         blob: Some(id),
                     },
+                    mode,
                 });
             }
         }

@@ -9,6 +9,7 @@ mod excludes;
 mod failures;
 mod oracle;
 mod rclone;
+mod safety;
 mod scale;
 mod state;
 

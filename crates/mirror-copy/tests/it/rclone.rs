@@ -94,6 +94,34 @@ fn rclone_with_from_commit_equals_git_archive() {
         })
         .collect();
     assert!(leftovers.is_empty(), "export dirs left in the temp dir: {leftovers:?}");
+
+    // A killed run's export (in the repo's state directory) is removed by the next run, and
+    // none of it reaches the remote.
+    let repo_state = find_file(&w.env.state_dir(), "mirror-copy.json")
+        .and_then(|p| p.parent().map(Path::to_owned))
+        .expect("the run's state record");
+    let stale = repo_state.join("mirror-export/stale-from-a-killed-run.txt");
+    driftless_tests::fixture::write_file(&repo_state, "mirror-export/stale-from-a-killed-run.txt", "stale\n");
+    mirror_remote(&w, &remote_dest, &["--from", "commit", "--delete"]).expect_code(0);
+    assert!(!stale.exists(), "the stale export is still there");
+    assert!(!repo_state.join("mirror-export").exists(), "this run's export was left");
+    assert!(!remote_dest.join("stale-from-a-killed-run.txt").exists());
+}
+
+/// The first file named `name` below `dir`.
+fn find_file(dir: &Path, name: &str) -> Option<std::path::PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        if entry.file_name() == name {
+            return Some(path);
+        }
+        if path.is_dir()
+            && let Some(found) = find_file(&path, name)
+        {
+            return Some(found);
+        }
+    }
+    None
 }
 
 #[test]
@@ -116,4 +144,56 @@ fn missing_rclone_exits_2_and_names_it() {
         "the reason should name the program and how to get it: {record}"
     );
     assert!(!remote_dest.exists(), "something was written without rclone");
+}
+
+#[test]
+fn rclone_connection_string_is_a_remote() {
+    if !have("rclone", "remote destinations run the real rclone") {
+        return;
+    }
+    for delete in [false, true] {
+        let w = world();
+        let remote_dest = w.env.path("remote");
+        let to = format!(":local:{}", remote_dest.display());
+        let mut args = vec!["--json"];
+        if delete {
+            args.push("--delete");
+        }
+        let run = w.mirror_to(&to, &args);
+        run.expect_code(0);
+        w.mirror(&[]).expect_code(0);
+        assert_same_tree(
+            &content_only(&tree(&remote_dest)),
+            &content_only(&tree(&w.dest)),
+            &format!("`--to {to}` through rclone vs the native engine, delete={delete}"),
+        );
+    }
+}
+
+#[test]
+fn rclone_max_delete_refuses_before_deleting_anything() {
+    if !have("rclone", "remote destinations run the real rclone") {
+        return;
+    }
+    let w = world();
+    for i in 0..5 {
+        w.write(&format!("old/{i}.txt"), format!("old {i}\n"));
+    }
+    let remote_dest = w.env.path("remote");
+    mirror_remote(&w, &remote_dest, &["--delete"]).expect_code(0);
+    let before = tree(&remote_dest);
+
+    w.remove("old");
+    let run = mirror_remote(&w, &remote_dest, &["--delete", "--max-delete", "2", "--json"]);
+    run.expect_code(3);
+    assert_eq!(run.json()["outcome"], "refused", "{}", run.stdout);
+    assert_same_tree(&tree(&remote_dest), &before, "a refused rclone run deleted files");
+
+    // Within the limit, it syncs.
+    mirror_remote(&w, &remote_dest, &["--delete", "--max-delete", "5"]).expect_code(0);
+    assert!(!remote_dest.join("old/0.txt").exists(), "old/ should be gone");
+    // And without --delete, nothing is counted or deleted.
+    w.remove("a.txt");
+    mirror_remote(&w, &remote_dest, &["--max-delete", "0"]).expect_code(0);
+    assert!(remote_dest.join("a.txt").is_file(), "a copy deleted a file");
 }

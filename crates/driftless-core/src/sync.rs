@@ -384,6 +384,26 @@ fn run(target: &Target, options: &Options) -> Report {
         Err(err) => return report.fail(Exit::Usage, &err),
     };
     report.remote = Some(remote.display());
+    let branch_ref = format!("refs/heads/{}", target.branch);
+    let planted = checkout.planted_links(&[branch_ref.as_str(), remote.tracking_ref.as_str()]);
+    if !planted.is_empty() {
+        // Not even --force goes on: nothing is written through a link, and removing one is the
+        // owner's call.
+        let shown: Vec<String> = planted.iter().map(|p| shell_quote(&p.display().to_string())).collect();
+        return report.refuse(
+            format!(
+                "symlinks stand in .git where git writes files, which git never makes: {}",
+                shown.join(" ")
+            ),
+            vec![
+                format!(
+                    "ls -l {}   # see where they point; if nobody needs them:",
+                    shown.join(" ")
+                ),
+                format!("rm {}", shown.join(" ")),
+            ],
+        );
+    }
     let stale = checkout.remove_stale_temp_packs(Duration::from_secs(6 * 3600));
     if stale > 0 {
         tracing::info!("removed {stale} partial pack file(s) left by interrupted fetches");

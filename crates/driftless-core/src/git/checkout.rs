@@ -233,6 +233,40 @@ impl Checkout {
         Ok(paths)
     }
 
+    /// Symlinks standing where a run writes in `.git` (the index, HEAD, the `refs` given and
+    /// their reflogs, driftless's journal and lock note), or on a directory on the way there.
+    /// git never makes one there; gix appends reflogs through them, so a checkout's owner could
+    /// make a root run write into any file. Found by `lstat`, nothing is opened.
+    pub fn planted_links(&self, refs: &[&str]) -> Vec<PathBuf> {
+        let git_dir = self.repo.git_dir();
+        let common = self.repo.common_dir();
+        let mut written = vec![
+            git_dir.join("index"),
+            git_dir.join("HEAD"),
+            git_dir.join("logs").join("HEAD"),
+            git_dir.join("driftless-sync.json"),
+            git_dir.join("driftless-locks"),
+            common.join("packed-refs"),
+        ];
+        for name in refs {
+            written.push(common.join(name));
+            written.push(common.join("logs").join(name));
+        }
+        let mut found = Vec::new();
+        for path in &written {
+            let base = if path.starts_with(git_dir) { git_dir } else { common };
+            for at in path.ancestors().take_while(|a| *a != base && a.starts_with(base)) {
+                if std::fs::symlink_metadata(at).is_ok_and(|m| m.file_type().is_symlink())
+                    && !found.contains(&at.to_owned())
+                {
+                    found.push(at.to_owned());
+                }
+            }
+        }
+        found.sort();
+        found
+    }
+
     /// The absolute path of a repo-relative git path.
     pub fn worktree_path(&self, rela: &gix::bstr::BStr) -> PathBuf {
         self.workdir.join(path_from_bytes(rela))

@@ -71,8 +71,13 @@ fn dirty_repo_among_good_ones_exits_3_and_the_good_ones_update() {
     oracle::assert_synced(&steady.checkout, &steady.origin.path_url(), &steady.origin.tip());
     dirty_before.assert_unchanged(&dirty.checkout);
 
-    // Human summary: one line per repo, named by config name.
-    let run = Run::of(env.sync_repo().arg("--config").arg(&config).args(["--all", "-j", "1"]));
+    // Human summary under -v: one line per repo, named by config name.
+    let run = Run::of(
+        env.sync_repo()
+            .arg("--config")
+            .arg(&config)
+            .args(["--all", "-j", "1", "-v"]),
+    );
     run.expect_code(3);
     for name in ["good", "steady", "dirty"] {
         assert!(
@@ -148,7 +153,7 @@ fn all_in_sync_exits_0() {
     let one = repo(&env, "one");
     let two = repo(&env, "two");
     let config = config(&env, &[&one, &two], &[]);
-    let run = Run::of(env.sync_repo().arg("--config").arg(&config).arg("--all"));
+    let run = Run::of(env.sync_repo().arg("--config").arg(&config).args(["--all", "-v"]));
     run.expect_code(0);
     assert!(
         run.stdout.contains("one: in sync at ") && run.stdout.contains("two: in sync at "),

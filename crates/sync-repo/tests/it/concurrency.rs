@@ -52,8 +52,8 @@ fn busy_lock_exits_75_at_once_and_changes_nothing() {
         run.elapsed
     );
     assert!(
-        mentions_any(&run.stderr, &["lock"]),
-        "stderr should say the lock is busy:\n{}",
+        mentions_any(&run.all_output(), &["lock"]),
+        "the output should say the lock is busy:\n{}",
         run.stderr
     );
     snapshot.assert_unchanged(&w.checkout);

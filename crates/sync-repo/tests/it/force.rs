@@ -163,7 +163,7 @@ fn force_clears_a_stale_lock_but_not_a_fresh_one() {
 
     let run = w.sync(&["--force"]);
     run.expect_code(75);
-    assert!(run.stderr.contains("fresh"), "{}", run.stderr);
+    assert!(run.all_output().contains("fresh"), "{}", run.all_output());
     assert!(lock.exists(), "a fresh lock stays");
 
     let minutes_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(120);

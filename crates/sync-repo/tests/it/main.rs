@@ -11,6 +11,7 @@ mod force;
 mod in_the_way;
 mod output;
 mod owner;
+mod planted;
 mod refuse;
 mod transport;
 mod update;

@@ -57,9 +57,9 @@ fn refusal_case(name: &str, upstream: Upstream, prepare: impl FnOnce(&World), ne
     human.expect_code(3);
     assert_refused_line(&w, &human);
     assert!(
-        mentions_any(&human.stderr, needles),
-        "stderr does not name any of {needles:?}:\n{}",
-        human.stderr
+        mentions_any(&human.all_output(), needles),
+        "the output does not name any of {needles:?}:\n{}",
+        human.all_output()
     );
     let first = resolve[0].as_str().expect("resolve command is a string");
     assert!(

@@ -311,7 +311,11 @@ fn smart_https_update_and_in_sync_with_a_trusted_ca_only() {
     let snapshot = RepoSnapshot::take(&w.checkout);
     let run = w.sync(&[]);
     run.expect_code(75);
-    assert!(run.stderr.contains("invalid peer certificate"), "{}", run.all_output());
+    assert!(
+        run.all_output().contains("invalid peer certificate"),
+        "{}",
+        run.all_output()
+    );
     snapshot.assert_unchanged(&w.checkout);
 
     // Trusted through SSL_CERT_FILE, as a company CA would be: update, then in sync.

@@ -6,6 +6,7 @@ mod concurrency;
 mod config;
 mod dry_run;
 mod force;
+mod forges;
 mod output;
 mod refuse;
 mod transport;

@@ -287,6 +287,14 @@ impl Exchange {
             follow,
         } = request;
         headers.extend(self.settings.extra_headers.iter().cloned());
+        tracing::debug!(
+            "http: {} {} (connect timeout {:?}, low speed {} B/s over {:?})",
+            if post { "POST" } else { "GET" },
+            crate::redact::redact(&url),
+            self.settings.connect_timeout,
+            self.settings.low_speed_limit,
+            self.settings.low_speed_time
+        );
         for _ in 0..=10 {
             let agent = self.settings.agent(self.settings.proxy_for(&url))?;
             let left = self.settings.deadline.saturating_duration_since(Instant::now());

@@ -1,9 +1,12 @@
 //! Forges as hosts meet them: a URL without a port, a repo that is not there, credentials asked
 //! for and found in git's credential store (or not), redirects, proxies from git config and the
-//! environment, and ssh with a deploy key and a pinned host key.
+//! environment, ssh with a deploy key and a pinned host key, and forges that accept and then
+//! stall or trickle (the run must end in bounded time, exit 75).
 
 use driftless_tests::oracle::RepoSnapshot;
-use driftless_tests::{HttpOptions, SmartHttp, Tinyproxy, require_service};
+use std::time::Duration;
+
+use driftless_tests::{HttpOptions, SmartHttp, Stall, Tinyproxy, require_service};
 
 use crate::World;
 use crate::transport::update_then_in_sync_via_origin;
@@ -179,6 +182,53 @@ fn https_goes_through_a_connect_proxy() {
         log.contains(&format!("CONNECT 127.0.0.1:{}", https.port())),
         "the proxy saw the tunnel:\n{log}"
     );
+}
+
+/// Sync from `url` with a hard stop after 120 s, so a hanging run fails the test instead of
+/// hanging it.
+fn bounded_sync(w: &World, url: &str) -> crate::Run {
+    let mut cmd = w.env.sync_repo();
+    cmd.timeout(Duration::from_secs(120))
+        .args(["--json", "--remote", url])
+        .arg(&w.checkout);
+    crate::Run::of(&mut cmd)
+}
+
+#[test]
+fn a_forge_that_accepts_and_never_answers_ends_the_run_in_bounded_time() {
+    let w = World::new("silent");
+    let stall = Stall::silent().expect("a loopback listener");
+    w.git(&["config", "http.lowSpeedLimit", "1"]);
+    w.git(&["config", "http.lowSpeedTime", "2"]);
+    let snapshot = RepoSnapshot::take(&w.checkout);
+    let run = bounded_sync(&w, &stall.url("x.git"));
+    run.expect_code(75);
+    assert!(
+        run.elapsed < Duration::from_secs(20),
+        "took {:?}: {}",
+        run.elapsed,
+        run.all_output()
+    );
+    snapshot.assert_unchanged(&w.checkout);
+}
+
+#[test]
+fn a_trickling_forge_is_abandoned_below_the_low_speed_limit() {
+    let w = World::new("trickle");
+    let stall = Stall::trickle(Duration::from_millis(500)).expect("a loopback listener");
+    w.git(&["config", "http.lowSpeedLimit", "100"]);
+    w.git(&["config", "http.lowSpeedTime", "3"]);
+    let snapshot = RepoSnapshot::take(&w.checkout);
+    let run = bounded_sync(&w, &stall.url("x.git"));
+    run.expect_code(75);
+    assert!(
+        run.elapsed < Duration::from_secs(20),
+        "took {:?}: {}",
+        run.elapsed,
+        run.all_output()
+    );
+    assert!(run.stderr.contains("lowSpeedLimit"), "{}", run.all_output());
+    snapshot.assert_unchanged(&w.checkout);
 }
 
 #[test]

@@ -111,7 +111,8 @@ fn classify_http(url: &str, source: gix::Error) -> Error {
                 code = Some(if status.location.is_some() { 300 } else { status.code });
                 break;
             }
-            if err.is::<AuthenticationRequired>() {
+            // The forge asked (401) and git's credential helpers had nothing to give.
+            if err.is::<AuthenticationRequired>() || err.to_string().contains("Failed to obtain credentials") {
                 code = Some(401);
                 break;
             }

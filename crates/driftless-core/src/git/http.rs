@@ -475,10 +475,15 @@ impl Write for RequestBody {
 pub struct Headers {
     handle: Handle,
     lines: Option<Cursor<Vec<u8>>>,
+    /// Why sending failed, returned by the first read.
+    failed: Option<std::io::Error>,
 }
 
 impl Headers {
     fn received(&mut self) -> std::io::Result<&mut Cursor<Vec<u8>>> {
+        if let Some(err) = self.failed.take() {
+            return Err(err);
+        }
         if self.lines.is_none() {
             let lines = self.handle.with(|e| {
                 e.send()?;
@@ -623,6 +628,7 @@ impl Forge {
         let headers = Headers {
             handle: handle.clone(),
             lines: None,
+            failed: None,
         };
         let body = Body {
             handle: handle.clone(),
@@ -632,10 +638,6 @@ impl Forge {
         };
         (headers, body, handle)
     }
-}
-
-fn gix_err(err: std::io::Error) -> gix::Error {
-    gix::Error::from_error(err)
 }
 
 impl http::Http for Forge {
@@ -650,8 +652,11 @@ impl http::Http for Forge {
         headers: impl IntoIterator<Item = impl AsRef<str>>,
     ) -> gix::Result<GetResponse<Headers, Body>> {
         let (mut headers, body, _) = self.start(false, url, base_url, headers);
-        // Send now, so a failure (401 for credentials, above all) surfaces here as gix expects.
-        headers.received().map_err(gix_err)?;
+        // Send now, but hand a failure over when gix reads the headers: only an io error from
+        // there (401 as PermissionDenied) makes gix ask the credential helpers and try again.
+        if let Err(err) = headers.received() {
+            headers.failed = Some(err);
+        }
         Ok(GetResponse { headers, body })
     }
 

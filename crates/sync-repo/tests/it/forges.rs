@@ -59,7 +59,7 @@ fn forge_with_auth(w: &World) -> Option<SmartHttp> {
 }
 
 #[test]
-fn missing_or_refused_credentials_are_authentication_failed_exit_2() {
+fn credentials_come_from_the_store_helper_and_refusals_are_exit_2() {
     let w = World::new("auth");
     let Some(https) = forge_with_auth(&w) else {
         return;
@@ -69,6 +69,7 @@ fn missing_or_refused_credentials_are_authentication_failed_exit_2() {
     w.git(&["remote", "set-url", "origin", &url]);
     w.origin.write("a.txt", "behind a password\n");
     w.origin.commit("upstream change");
+    let before = w.head();
 
     // No credentials anywhere: authentication failed, exit 2 (not "try again"), nothing changed.
     let snapshot = RepoSnapshot::take(&w.checkout);
@@ -92,6 +93,18 @@ fn missing_or_refused_credentials_are_authentication_failed_exit_2() {
     run.expect_code(2);
     assert!(!run.all_output().contains("wrong-pw"), "{}", run.all_output());
     snapshot.assert_unchanged(&w.checkout);
+
+    // The right one: update, then in sync, as `git pull` with the same helper would.
+    std::fs::write(&store, format!("https://alice:s3cret@127.0.0.1:{port}\n")).expect("write store");
+    let mtimes = driftless_tests::MtimeSnapshot::take(&w.checkout);
+    let run = sync_with(&w, &[("SSL_CERT_FILE", &ca)]);
+    run.expect_code(0);
+    assert_eq!(run.json()["outcome"], "updated", "{}", run.all_output());
+    assert!(!run.all_output().contains("s3cret"), "{}", run.all_output());
+    w.assert_updated_from(&before, &mtimes);
+    let run = sync_with(&w, &[("SSL_CERT_FILE", &ca)]);
+    run.expect_code(0);
+    assert_eq!(run.json()["outcome"], "in_sync", "{}", run.all_output());
 }
 
 #[test]

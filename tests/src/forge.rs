@@ -191,17 +191,25 @@ impl SmartHttp {
     /// Start lighttpd for the repos below `root`. Err says why when lighttpd or
     /// git-http-backend is missing or lighttpd does not start.
     pub fn start(root: &Path) -> Result<SmartHttp, String> {
-        SmartHttp::start_with(root, false)
+        SmartHttp::start_with(root, &HttpOptions::default())
     }
 
     /// The same forge behind TLS (https://127.0.0.1:PORT/git/), with a certificate for
     /// 127.0.0.1 signed by a throwaway CA made with the openssl CLI. A client trusts it through
     /// `SSL_CERT_FILE=`[`SmartHttp::ca_file`], as it would a company CA.
     pub fn start_tls(root: &Path) -> Result<SmartHttp, String> {
-        SmartHttp::start_with(root, true)
+        SmartHttp::start_with(
+            root,
+            &HttpOptions {
+                tls: true,
+                ..HttpOptions::default()
+            },
+        )
     }
 
-    fn start_with(root: &Path, tls: bool) -> Result<SmartHttp, String> {
+    /// A forge set up as `options` say (TLS, a fixed port, basic auth, extra lighttpd config).
+    pub fn start_with(root: &Path, options: &HttpOptions) -> Result<SmartHttp, String> {
+        let tls = options.tls;
         let lighttpd = find_program("lighttpd")
             .ok_or_else(|| "lighttpd is not installed (apt-get install -y lighttpd)".to_owned())?;
         let backend = git_exec_path()?.join("git-http-backend");
@@ -226,12 +234,39 @@ impl SmartHttp {
         } else {
             (None, String::new())
         };
+        let (auth_modules, auth_conf) = match &options.basic_auth {
+            Some((user, password)) => {
+                let users = dir.path().join("users");
+                std::fs::write(&users, format!("{user}:{password}\n"))
+                    .map_err(|e| format!("write {}: {e}", users.display()))?;
+                (
+                    "\"mod_auth\", \"mod_authn_file\", ",
+                    format!(
+                        "auth.backend = \"plain\"\nauth.backend.plain.userfile = \"{}\"\n\
+                         auth.require = (\"/git\" => (\"method\" => \"basic\", \"realm\" => \"forge\", \
+                         \"require\" => \"valid-user\"))\n",
+                        users.display()
+                    ),
+                )
+            }
+            None => ("", String::new()),
+        };
+        let tls_conf = format!("{tls_conf}{auth_conf}{}\n", options.extra_conf);
         let mut last_err = String::new();
-        for _ in 0..START_ATTEMPTS {
-            let port = free_port()?;
+        for attempt in 0..START_ATTEMPTS {
+            let port = match options.port {
+                Some(port) => {
+                    if attempt > 0 {
+                        // Someone else's test may hold the fixed port for a moment.
+                        std::thread::sleep(Duration::from_secs(1));
+                    }
+                    port
+                }
+                None => free_port()?,
+            };
             let conf = dir.path().join("lighttpd.conf");
             let text = format!(
-                r#"server.modules = ("mod_alias", "mod_cgi", "mod_setenv", "mod_accesslog")
+                r#"server.modules = ({auth_modules}"mod_alias", "mod_cgi", "mod_setenv", "mod_accesslog")
 accesslog.filename = "{accesslog}"
 accesslog.format = "%r %s"
 server.document-root = "{docroot}"
@@ -285,14 +320,20 @@ $HTTP["url"] =~ "^/git" {{
         Err(last_err)
     }
 
-    /// `http://127.0.0.1:PORT/git/<repo_rel>` (https with TLS).
+    /// `http://127.0.0.1:PORT/git/<repo_rel>` (https with TLS), without the port when it is the
+    /// scheme's default.
     pub fn url(&self, repo_rel: &str) -> String {
-        format!(
-            "{}://127.0.0.1:{}/git/{}",
-            if self.ca.is_some() { "https" } else { "http" },
-            self.server.port,
-            repo_rel.trim_start_matches('/')
-        )
+        let (scheme, default_port) = if self.ca.is_some() {
+            ("https", 443)
+        } else {
+            ("http", 80)
+        };
+        let port = if self.server.port == default_port {
+            String::new()
+        } else {
+            format!(":{}", self.server.port)
+        };
+        format!("{scheme}://127.0.0.1{port}/git/{}", repo_rel.trim_start_matches('/'))
     }
 
     /// With TLS, the PEM file of the CA that signed the forge's certificate.
@@ -344,6 +385,19 @@ $HTTP["url"] =~ "^/git" {{
     pub fn pid(&self) -> u32 {
         self.server.pid()
     }
+}
+
+/// How to set up a [`SmartHttp`] forge beyond the plain one.
+#[derive(Debug, Clone, Default)]
+pub struct HttpOptions {
+    /// Serve https with a throwaway CA (see [`SmartHttp::start_tls`]).
+    pub tls: bool,
+    /// Listen on this port (80 for a URL without one) instead of a free one.
+    pub port: Option<u16>,
+    /// Require HTTP basic auth with this user and password for everything under `/git`.
+    pub basic_auth: Option<(String, String)>,
+    /// More lighttpd config, e.g. `url.redirect = (...)`.
+    pub extra_conf: String,
 }
 
 /// A CA and a server certificate for 127.0.0.1 it signed, in `dir` (`ca.pem`, `server.crt`,
@@ -403,6 +457,224 @@ fn make_certificates(dir: &Path) -> Result<PathBuf, String> {
         "server.ext",
     ])?;
     Ok(dir.join("ca.pem"))
+}
+
+/// A forge that is there but does not serve: it accepts connections and then says nothing
+/// ([`Stall::silent`]) or sends a response one byte at a time ([`Stall::trickle`]). A thread of
+/// the test process; stopped on drop.
+#[derive(Debug)]
+pub struct Stall {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Stall {
+    /// Accepts every connection and never answers.
+    pub fn silent() -> Result<Stall, String> {
+        Stall::start(None)
+    }
+
+    /// Reads the request, answers a smart-HTTP ref advertisement's headers, then sends its body
+    /// one byte every `every`.
+    pub fn trickle(every: Duration) -> Result<Stall, String> {
+        Stall::start(Some(every))
+    }
+
+    fn start(every: Option<Duration>) -> Result<Stall, String> {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let listener = TcpListener::bind(("127.0.0.1", 0)).map_err(|e| format!("bind 127.0.0.1:0: {e}"))?;
+        let port = listener.local_addr().map_err(|e| format!("local_addr: {e}"))?.port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming() {
+                if stopping.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(mut stream) = stream else { continue };
+                let Some(every) = every else {
+                    held.push(stream);
+                    continue;
+                };
+                let stopping = stopping.clone();
+                held.push(stream.try_clone().expect("clone a socket"));
+                std::thread::spawn(move || {
+                    let mut request = [0u8; 4096];
+                    let _ = stream.read(&mut request);
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: application/x-git-upload-pack-advertisement\r\n\
+                          Content-Length: 1000000\r\n\r\n",
+                    );
+                    let line = b"001e# service=git-upload-pack\n0000";
+                    for byte in line.iter().cycle() {
+                        if stopping.load(Ordering::SeqCst) || stream.write_all(&[*byte]).is_err() {
+                            break;
+                        }
+                        std::thread::sleep(every);
+                    }
+                });
+            }
+            drop(held);
+        });
+        Ok(Stall {
+            port,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT/<path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}/{}", self.port, path.trim_start_matches('/'))
+    }
+}
+
+impl Drop for Stall {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// tinyproxy on 127.0.0.1: a forward proxy for plain http and a CONNECT proxy for https, that
+/// logs every request it handles (see [`Tinyproxy::log`]).
+#[derive(Debug)]
+pub struct Tinyproxy {
+    server: Server,
+    dir: tempfile::TempDir,
+}
+
+impl Tinyproxy {
+    /// Start tinyproxy, allowing CONNECT to `connect_ports`. Err says why when it is missing or
+    /// does not start.
+    pub fn start(connect_ports: &[u16]) -> Result<Tinyproxy, String> {
+        let tinyproxy = find_program("tinyproxy")
+            .ok_or_else(|| "tinyproxy is not installed (apt-get install -y tinyproxy)".to_owned())?;
+        let dir = crate::env::temp_dir("driftless-proxy.");
+        let mut last_err = String::new();
+        for _ in 0..START_ATTEMPTS {
+            let port = free_port()?;
+            let conf = dir.path().join("tinyproxy.conf");
+            let connect: String = connect_ports.iter().map(|p| format!("ConnectPort {p}\n")).collect();
+            let text = format!(
+                "Port {port}\nListen 127.0.0.1\nTimeout 60\nLogLevel Info\nMaxClients 20\n\
+                 Allow 127.0.0.1\nDisableViaHeader Yes\n{connect}"
+            );
+            std::fs::write(&conf, text).map_err(|e| format!("write {}: {e}", conf.display()))?;
+            let mut cmd = Command::new(&tinyproxy);
+            cmd.env_clear().arg("-d").arg("-c").arg(&conf);
+            match Server::spawn(cmd, port, dir.path().join("tinyproxy.log"), "tinyproxy") {
+                Ok(server) => return Ok(Tinyproxy { server, dir }),
+                Err(err) => last_err = err,
+            }
+        }
+        Err(last_err)
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.server.port)
+    }
+
+    /// What tinyproxy logged so far (it logs to stderr with `-d`).
+    pub fn log(&self) -> String {
+        let _ = &self.dir;
+        std::fs::read_to_string(&self.server.log).unwrap_or_default()
+    }
+}
+
+/// OpenSSH's `sshd` on 127.0.0.1 with a throwaway host key, letting the current user in with a
+/// throwaway deploy key (nothing of the system's ssh setup is read or changed).
+#[derive(Debug)]
+pub struct Sshd {
+    server: Server,
+    dir: tempfile::TempDir,
+}
+
+impl Sshd {
+    /// Start sshd. Err says why when openssh-server is missing or sshd does not start.
+    pub fn start() -> Result<Sshd, String> {
+        let sshd = find_program("sshd")
+            .ok_or_else(|| "sshd is not installed (apt-get install -y openssh-server)".to_owned())?;
+        let dir = crate::env::temp_dir("driftless-sshd.");
+        let d = dir.path();
+        for (key, comment) in [
+            ("host_key", "host"),
+            ("deploy_key", "deploy"),
+            ("other_host_key", "other"),
+        ] {
+            let out = Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"])
+                .arg(d.join(key))
+                .output()
+                .map_err(|e| format!("cannot run ssh-keygen: {e}"))?;
+            if !out.status.success() {
+                return Err(format!("ssh-keygen: {}", String::from_utf8_lossy(&out.stderr)));
+            }
+        }
+        std::fs::copy(d.join("deploy_key.pub"), d.join("authorized_keys"))
+            .map_err(|e| format!("authorized_keys: {e}"))?;
+        // sshd insists on its privilege-separation directory.
+        std::fs::create_dir_all("/run/sshd").map_err(|e| format!("create /run/sshd: {e}"))?;
+        let mut last_err = String::new();
+        for _ in 0..START_ATTEMPTS {
+            let port = free_port()?;
+            let conf = d.join("sshd_config");
+            let text = format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nAuthorizedKeysFile {d}/authorized_keys\n\
+                 PidFile {d}/sshd.pid\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n\
+                 KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n",
+                d = d.display()
+            );
+            std::fs::write(&conf, text).map_err(|e| format!("write {}: {e}", conf.display()))?;
+            let mut cmd = Command::new(&sshd);
+            cmd.arg("-D").arg("-e").arg("-f").arg(&conf);
+            match Server::spawn(cmd, port, d.join("sshd.log"), "sshd") {
+                Ok(server) => return Ok(Sshd { server, dir }),
+                Err(err) => last_err = err,
+            }
+        }
+        Err(last_err)
+    }
+
+    /// `ssh://USER@127.0.0.1:PORT<abs_path>` for the current user.
+    pub fn url(&self, abs_path: &Path) -> String {
+        let user = std::env::var("USER").unwrap_or_else(|_| "root".to_owned());
+        format!("ssh://{user}@127.0.0.1:{}{}", self.server.port, abs_path.display())
+    }
+
+    /// A known-hosts file that pins this server's host key (or, with `genuine` false, another
+    /// key, as after a server swap), written into the server's temp dir; returns its path.
+    pub fn known_hosts(&self, genuine: bool) -> Result<PathBuf, String> {
+        let key = if genuine { "host_key.pub" } else { "other_host_key.pub" };
+        let public = std::fs::read_to_string(self.dir.path().join(key)).map_err(|e| format!("read {key}: {e}"))?;
+        let mut fields = public.split_whitespace();
+        let (kind, blob) = (fields.next().unwrap_or(""), fields.next().unwrap_or(""));
+        let path = self
+            .dir
+            .path()
+            .join(if genuine { "known_hosts" } else { "wrong_known_hosts" });
+        std::fs::write(&path, format!("[127.0.0.1]:{} {kind} {blob}\n", self.server.port))
+            .map_err(|e| format!("write {}: {e}", path.display()))?;
+        Ok(path)
+    }
+
+    /// The `core.sshCommand` that logs in with the deploy key and trusts only `known_hosts`.
+    pub fn ssh_command(&self, known_hosts: &Path) -> String {
+        format!(
+            "ssh -F /dev/null -i {} -o IdentitiesOnly=yes -o UserKnownHostsFile={} \
+             -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o BatchMode=yes",
+            self.dir.path().join("deploy_key").display(),
+            known_hosts.display()
+        )
+    }
 }
 
 /// For a test that needs a service: `Some(service)`, or on `Err` print why and return `None` so

@@ -488,7 +488,11 @@ fn run(target: &Target, options: &Options) -> Report {
         Err(
             err @ (fetch::Error::NoSuchBranch { .. }
             | fetch::Error::NoRemote { .. }
-            | fetch::Error::CleartextCredentials { .. }),
+            | fetch::Error::CleartextCredentials { .. }
+            | fetch::Error::AuthenticationFailed { .. }
+            | fetch::Error::NotFound { .. }
+            | fetch::Error::Redirected { .. }
+            | fetch::Error::SshRefused { .. }),
         ) => {
             return report.fail(Exit::Usage, &err);
         }

@@ -37,13 +37,9 @@ pub enum Error {
 impl Checkout {
     /// Open the checkout whose working tree is at `path`.
     pub fn open(path: &Path) -> Result<Checkout, Error> {
-        // Bound network waits so a hung forge cannot hang a oneshot unit forever.
-        let options = gix::open::Options::default().config_overrides([
-            "gitoxide.http.connectTimeout=20000",
-            "http.lowSpeedLimit=1000",
-            "http.lowSpeedTime=60",
-        ]);
-        let repo = gix::open_opts(path, options).map_err(|source| Error::NotARepo {
+        // Network waits are bounded in git/http.rs, by defaults that git config can override
+        // (overrides here would win over the host's own http.lowSpeedLimit and friends).
+        let repo = gix::open_opts(path, gix::open::Options::default()).map_err(|source| Error::NotARepo {
             path: path.to_owned(),
             source,
         })?;

@@ -33,6 +33,27 @@ pub enum Error {
     NoRemote { path: String },
     #[error("remote {url} is unreachable; check the network and the URL, the next run will try again")]
     Unreachable { url: String, source: gix::Error },
+    #[error(
+        "authentication failed at {url}: the forge refused the credentials (or asked for some and \
+         none were found); check the deploy token or key, the credential helper (`git config \
+         credential.helper`, e.g. a `store` file in the unit's home) and that it may read this repo"
+    )]
+    AuthenticationFailed { url: String, source: gix::Error },
+    #[error(
+        "remote {url} was not found at the forge (HTTP 404); check the URL, or whether the repo was renamed or moved"
+    )]
+    NotFound { url: String, source: gix::Error },
+    #[error(
+        "ssh to {url} was refused: the server's host key is not the one pinned in the known-hosts \
+         file (a new or impostor server), or the deploy key was not accepted; see ssh's message \
+         above, and check the known_hosts file and the key in `core.sshCommand` or GIT_SSH_COMMAND"
+    )]
+    SshRefused { url: String, source: gix::Error },
+    #[error(
+        "remote {url} redirects where git would not follow; point the config (or `origin`) at the \
+         new URL, or set http.followRedirects"
+    )]
+    Redirected { url: String, source: gix::Error },
     #[error("remote {url} has no branch `{branch}`; set `branch:` in the config or pass --branch NAME")]
     NoSuchBranch { url: String, branch: String },
     #[error(
@@ -74,6 +95,102 @@ impl Error {
             source = err.source();
         }
         false
+    }
+}
+
+/// What an http(s) failure says about the remote, from the error chain: credentials refused or
+/// missing (401, 403), no such repo (404), a redirect git would not follow; `None` for the rest
+/// (unreachable, timeouts, 5xx), which the next run may get past.
+fn classify_http(url: &str, source: gix::Error) -> Error {
+    use gix::protocol::transport::client::AuthenticationRequired;
+    let mut code = None;
+    {
+        let mut next: Option<&(dyn std::error::Error + 'static)> = Some(&source);
+        while let Some(err) = next {
+            if let Some(status) = err.downcast_ref::<super::http::Status>() {
+                code = Some(if status.location.is_some() { 300 } else { status.code });
+                break;
+            }
+            // The forge asked (401) and git's credential helpers had nothing to give.
+            if err.is::<AuthenticationRequired>() || err.to_string().contains("Failed to obtain credentials") {
+                code = Some(401);
+                break;
+            }
+            if let Some(io) = err.downcast_ref::<std::io::Error>()
+                && let Some(inner) = io.get_ref()
+            {
+                if let Some(status) = inner.downcast_ref::<super::http::Status>() {
+                    code = Some(if status.location.is_some() { 300 } else { status.code });
+                    break;
+                }
+                if inner.is::<AuthenticationRequired>() {
+                    code = Some(401);
+                    break;
+                }
+            }
+            next = err.source();
+        }
+    }
+    let url = url.to_owned();
+    if url.starts_with("ssh://") || (!url.contains("://") && url.contains(':') && !url.starts_with('/')) {
+        // ssh ends the session before the protocol starts when it refuses the host key (exit 255,
+        // "Host key verification failed.") or the key: an early end of the handshake, or gix's
+        // PermissionDenied from ssh's message. Neither heals by itself.
+        let refused = io_kinds(&source).any(|k| {
+            matches!(
+                k,
+                std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::PermissionDenied
+            )
+        });
+        if refused {
+            return Error::SshRefused { url, source };
+        }
+    }
+    match code {
+        Some(401 | 403) => Error::AuthenticationFailed { url, source },
+        Some(404) => Error::NotFound { url, source },
+        Some(300..=399) => Error::Redirected { url, source },
+        _ => Error::Unreachable { url, source },
+    }
+}
+
+/// The kinds of the io errors in `err`'s chain.
+fn io_kinds(err: &gix::Error) -> impl Iterator<Item = std::io::ErrorKind> + '_ {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    std::iter::from_fn(move || {
+        while let Some(e) = next {
+            next = e.source();
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                return Some(io.kind());
+            }
+        }
+        None
+    })
+}
+
+/// Credentials from git's helpers for the URL asked about (which follows redirects), never
+/// from a prompt: a timer unit has no one to ask, and a terminal prompt would hang the run.
+fn helpers_without_prompt(
+    repo: &gix::Repository,
+) -> impl FnMut(gix::credentials::helper::Action) -> gix::Result<Option<gix::credentials::protocol::Outcome>> + '_ {
+    let mut previous = None;
+    move |action| {
+        if let gix::credentials::helper::Action::Get(ctx) = &action {
+            let url = ctx
+                .url
+                .clone()
+                .or_else(|| ctx.to_url())
+                .ok_or_else(|| gix::Error::from_error(std::io::Error::other("no URL to ask credentials for")))?;
+            let url = gix::url::parse(url.as_bstr()).map_err(gix::Error::from_error)?;
+            let (cascade, _, mut prompt) = repo.config_snapshot().credential_helpers(url)?;
+            prompt.mode = gix::prompt::Mode::Disable;
+            prompt.askpass = None;
+            previous = Some((cascade, prompt));
+        }
+        match previous.as_mut() {
+            Some((cascade, prompt)) => cascade.invoke(action, prompt.clone()),
+            None => Ok(None),
+        }
     }
 }
 
@@ -163,8 +280,9 @@ impl Remote {
             None => remote.connect(Direction::Fetch).map_err(unreachable)?,
         };
         let prepare = connection
+            .with_credentials(helpers_without_prompt(repo))
             .prepare_fetch(gix::progress::Discard, Default::default())
-            .map_err(unreachable)?;
+            .map_err(|source| classify_http(&url, source))?;
         let tip = prepare
             .ref_map()
             .remote_refs
@@ -356,9 +474,9 @@ fn copy_missing_objects(src: &gix::Repository, dst: &gix::Repository, tip: Objec
 
 type BoxedTransport = Box<dyn gix::protocol::transport::client::blocking_io::Transport + Send>;
 
-/// The transports driftless brings itself: `git://` and plain `http://`, both with
-/// `TCP_NODELAY`, the latter with kept-alive connections (see [`super::http`]), and https through
-/// gix's client. ssh and local paths are left to gix's `connect`.
+/// The transports driftless brings itself: `git://` with `TCP_NODELAY`, and http(s) through ureq
+/// with kept-alive connections (see [`super::http`]). ssh and local paths are left to gix's
+/// `connect`.
 ///
 /// Over http(s) the protocol is v1 unless `protocol.version` is set in git's config: every
 /// request of the stateless HTTP protocol is a fresh `upload-pack` on the forge, and v2 spends
@@ -375,17 +493,19 @@ fn own_transport(remote: &gix::Remote<'_>, repo: &gix::Repository) -> Result<Opt
         _ => configured,
     };
     match url.scheme {
-        gix::url::Scheme::Http if url.user().is_none() => {
+        gix::url::Scheme::Http | gix::url::Scheme::Https => {
+            // git has no connect timeout of its own (curl's is 300 s); ours is in seconds, as curl's.
+            let connect_timeout = repo
+                .config_snapshot()
+                .integer("http.connectTimeout")
+                .and_then(|s| u64::try_from(s).ok())
+                .filter(|s| *s > 0)
+                .map(std::time::Duration::from_secs);
             return Ok(Some(Box::new(http::connect_http(
-                super::http::KeepAlive,
+                super::http::Forge::new(connect_timeout),
                 url,
                 version,
                 false,
-            ))));
-        }
-        gix::url::Scheme::Http | gix::url::Scheme::Https => {
-            return Ok(Some(Box::new(http::connect::<http::reqwest::Remote>(
-                url, version, false,
             ))));
         }
         gix::url::Scheme::Git => {}

@@ -8,6 +8,7 @@ mod contract;
 mod dry_run;
 mod fidelity;
 mod force;
+mod forges;
 mod in_the_way;
 mod output;
 mod owner;

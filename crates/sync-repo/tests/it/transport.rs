@@ -7,7 +7,7 @@ use driftless_tests::{GitDaemon, SmartHttp, require_service};
 use crate::World;
 
 /// Point the checkout's `origin` at `url`, push an upstream change, sync (update, then in sync).
-fn update_then_in_sync_via_origin(w: &World, url: &str) {
+pub(crate) fn update_then_in_sync_via_origin(w: &World, url: &str) {
     w.git(&["remote", "set-url", "origin", url]);
     let before = w.head();
     w.origin

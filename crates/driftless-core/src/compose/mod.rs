@@ -77,16 +77,7 @@ impl Target {
         let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
         let mut stacks = vec![StackEntry::Glob("*".into())];
         if stacks::is_stack_dir(&canonical) {
-            stacks.push(StackEntry::Stack(crate::config::StackConfig {
-                dir: String::new(),
-                project: None,
-                files: Vec::new(),
-                env_file: Vec::new(),
-                profiles: Vec::new(),
-                wait: false,
-                wait_timeout: None,
-                hold: false,
-            }));
+            stacks.push(StackEntry::Stack(crate::config::StackConfig::default_for("")));
         }
         Target {
             id: RepoId::Path(canonical.clone()),

@@ -263,16 +263,7 @@ mod tests {
     use super::*;
 
     fn config() -> StackConfig {
-        StackConfig {
-            dir: String::new(),
-            project: None,
-            files: Vec::new(),
-            env_file: Vec::new(),
-            profiles: Vec::new(),
-            wait: false,
-            wait_timeout: None,
-            hold: false,
-        }
+        StackConfig::default_for("")
     }
 
     fn write(dir: &Path, rel: &str, text: &str) {

@@ -86,7 +86,8 @@ pub fn discover(root: &Path, entries: &[StackEntry]) -> Result<Vec<Stack>, Error
 }
 
 impl StackConfig {
-    fn default_for(dir: &str) -> StackConfig {
+    /// A stack entry for `dir` with every setting at its default.
+    pub(crate) fn default_for(dir: &str) -> StackConfig {
         StackConfig {
             dir: dir.to_owned(),
             project: None,

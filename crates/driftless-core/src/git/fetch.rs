@@ -229,6 +229,20 @@ impl Remote {
         })
     }
 
+    /// gix's remote for this URL, fetching `wanted` only and no tags: the one shape both the
+    /// fetch and the ref advertisement use.
+    fn gix_remote<'repo>(&self, repo: &'repo gix::Repository, wanted: &str) -> Result<gix::Remote<'repo>, Error> {
+        let url = self.display();
+        repo.remote_at(self.url.as_str())
+            .map_err(|source| Error::Unreachable {
+                url: url.clone(),
+                source,
+            })?
+            .with_fetch_tags(gix::remote::fetch::Tags::None)
+            .with_refspecs([wanted], Direction::Fetch)
+            .map_err(|source| Error::Fetch { url, source })
+    }
+
     /// The URL with any password replaced by `***`, safe for logs.
     pub fn display(&self) -> String {
         redact(&self.url)
@@ -248,15 +262,7 @@ impl Remote {
             url: url.clone(),
             source,
         };
-        let remote = repo
-            .remote_at(self.url.as_str())
-            .map_err(unreachable)?
-            .with_fetch_tags(gix::remote::fetch::Tags::None)
-            .with_refspecs([wanted.as_str()], Direction::Fetch)
-            .map_err(|source| Error::Fetch {
-                url: url.clone(),
-                source,
-            })?;
+        let remote = self.gix_remote(repo, &wanted)?;
         if let Some(remote_repo) = local_remote(&self.url) {
             // A remote on this host: read its branch and copy what is missing straight from its
             // object database, with no upload-pack process and no protocol.
@@ -352,16 +358,7 @@ impl Remote {
             url: url.clone(),
             source,
         };
-        let remote = checkout
-            .repo
-            .remote_at(self.url.as_str())
-            .map_err(unreachable)?
-            .with_fetch_tags(gix::remote::fetch::Tags::None)
-            .with_refspecs([wanted.as_str()], Direction::Fetch)
-            .map_err(|source| Error::Fetch {
-                url: url.clone(),
-                source,
-            })?;
+        let remote = self.gix_remote(&checkout.repo, &wanted)?;
         let connection = match own_transport(&remote, &checkout.repo).map_err(unreachable)? {
             Some(transport) => remote.to_connection_with_transport(transport),
             None => remote.connect(Direction::Fetch).map_err(unreachable)?,

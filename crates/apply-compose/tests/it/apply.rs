@@ -72,7 +72,8 @@ fn a_change_outside_every_stack_applies_nothing_and_never_calls_compose() {
     hub.write("docs/notes.md", "more notes\n");
     hub.write("README.md", "# changed\n");
     hub.commit("docs only");
-    let out = hub.apply_text(&[]);
+    // -v lists every stack; by default unchanged ones are only counted.
+    let out = hub.apply_text(&["-v"]);
     out.expect_code(0);
     assert!(
         out.stdout

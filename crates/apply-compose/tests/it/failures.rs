@@ -93,7 +93,7 @@ fn an_engine_that_is_down_fails_the_run_with_75_and_advances_nothing() {
     hub.engine().stop();
     assert!(!hub.engine().is_running(), "dockerd still running after stop()");
     // Nothing changed: the engine is not needed, so its absence is no failure.
-    let out = hub.apply_text(&[]);
+    let out = hub.apply_text(&["-v"]);
     out.expect_code(0);
     assert!(out.stdout.contains(": unchanged"), "{}", out.stdout);
 

@@ -289,20 +289,10 @@ impl Remote {
             .with_credentials(helpers_without_prompt(repo))
             .prepare_fetch(gix::progress::Discard, Default::default())
             .map_err(|source| classify_http(&url, source))?;
-        let tip = prepare
-            .ref_map()
-            .remote_refs
-            .iter()
-            .find_map(|r| {
-                let (name, target, peeled) = r.unpack();
-                (name == wanted.as_bytes().as_bstr())
-                    .then(|| peeled.or(target).map(ToOwned::to_owned))
-                    .flatten()
-            })
-            .ok_or_else(|| Error::NoSuchBranch {
-                url: url.clone(),
-                branch: self.branch.clone(),
-            })?;
+        let tip = advertised(&prepare.ref_map().remote_refs, &wanted).ok_or_else(|| Error::NoSuchBranch {
+            url: url.clone(),
+            branch: self.branch.clone(),
+        })?;
         if repo.has_object(tip) {
             // Nothing to download: the tip came with an earlier fetch, whose pack (written whole,
             // then renamed into place) also holds everything below it. This skips gix's
@@ -366,16 +356,7 @@ impl Remote {
         let (ref_map, _handshake) = connection
             .ref_map(gix::progress::Discard, Default::default())
             .map_err(unreachable)?;
-        ref_map
-            .remote_refs
-            .iter()
-            .find_map(|r| {
-                let (name, target, peeled) = r.unpack();
-                (name == wanted.as_bytes().as_bstr())
-                    .then(|| peeled.or(target).map(ToOwned::to_owned))
-                    .flatten()
-            })
-            .ok_or_else(no_branch)
+        advertised(&ref_map.remote_refs, &wanted).ok_or_else(no_branch)
     }
 
     /// Where the tracking ref points now: the tip the last successful sync recorded.
@@ -409,6 +390,17 @@ impl Remote {
 }
 
 /// `http://user:password@host/...`: gix refuses to send such credentials, and so do we, up front.
+/// The id the remote advertises for the ref named `wanted` (peeled, as `git ls-remote` shows a
+/// tag's target), when it advertises that ref.
+fn advertised(refs: &[gix::protocol::handshake::Ref], wanted: &str) -> Option<ObjectId> {
+    refs.iter().find_map(|r| {
+        let (name, target, peeled) = r.unpack();
+        (name == wanted.as_bytes().as_bstr())
+            .then(|| peeled.or(target).map(ToOwned::to_owned))
+            .flatten()
+    })
+}
+
 fn has_cleartext_credentials(url: &str) -> bool {
     url.strip_prefix("http://")
         .and_then(|rest| rest.split('/').next())

@@ -56,7 +56,7 @@ test: deps
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) xtask units
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
-		echo "$(CARGO) nextest run --workspace"; $(CARGO) nextest run --workspace; \
+		echo "$(CARGO) nextest run --workspace --no-fail-fast"; $(CARGO) nextest run --workspace --no-fail-fast; \
 	else \
 		echo "cargo-nextest missing: $(CARGO) test --workspace"; $(CARGO) test --workspace; \
 	fi

@@ -63,7 +63,7 @@ fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
         } else {
             print_report(&mut out, &report);
         }
-        worst = worst.max(report.exit);
+        worst = worst.max(report.run.exit);
     }
     out.finish();
     Ok(worst)
@@ -72,8 +72,8 @@ fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
 /// One line per stack (and one for a failure of the whole repo), each printed or counted as the
 /// output contract says.
 fn print_report(out: &mut Output, report: &Report) {
-    if let Some(reason) = &report.reason {
-        out.item(Kind::Failed, "repo", "", &format!("{}: {reason}", report.repo));
+    if let Some(reason) = &report.run.reason {
+        out.item(Kind::Failed, "repo", "", &format!("{}: {reason}", report.run.repo));
     }
     for stack in &report.stacks {
         let (kind, action) = match stack.action {
@@ -93,20 +93,20 @@ fn print_report(out: &mut Output, report: &Report) {
         let reasons = stack.reasons.join("; ");
         // "unchanged since ..." already says what happened: say it once.
         let line = if reasons.is_empty() {
-            format!("{}/{}: {action}", report.repo, stack.stack)
+            format!("{}/{}: {action}", report.run.repo, stack.stack)
         } else if reasons.starts_with(action) {
-            format!("{}/{}: {reasons}", report.repo, stack.stack)
+            format!("{}/{}: {reasons}", report.run.repo, stack.stack)
         } else {
-            format!("{}/{}: {action}: {reasons}", report.repo, stack.stack)
+            format!("{}/{}: {action}: {reasons}", report.run.repo, stack.stack)
         };
         out.item(kind, "stack", action, &line);
     }
-    if report.reason.is_none() && report.stacks.is_empty() {
+    if report.run.reason.is_none() && report.stacks.is_empty() {
         out.item(
             Kind::Unchanged,
             "repo",
             "without stacks",
-            &format!("{}: no stacks", report.repo),
+            &format!("{}: no stacks", report.run.repo),
         );
     }
 }

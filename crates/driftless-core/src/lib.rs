@@ -14,6 +14,7 @@
 //! - [`mirror`]: what `mirror-copy` does: a one-way copy to a backup place.
 //! - [`metrics`]: Prometheus textfile output.
 //! - [`privsep`]: git work in a checkout someone else owns runs as that owner.
+//! - [`run`]: the head of every tool's report and state record.
 //! - [`exit`], [`cli`], [`logging`], [`redact`], [`time`], [`workers`]: the pieces every tool shares.
 
 #![warn(clippy::print_stdout, clippy::print_stderr)]
@@ -31,6 +32,7 @@ pub mod metrics;
 pub mod mirror;
 pub mod privsep;
 pub mod redact;
+pub mod run;
 pub mod safe_fs;
 pub mod state;
 pub mod sync;

@@ -94,7 +94,7 @@ fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
         for failure in report.stats.failed.iter().skip(3) {
             out.note(&format!("  {failure}"));
         }
-        worst = worst.max(report.exit);
+        worst = worst.max(report.run.exit);
     }
     out.finish();
     Ok(worst)

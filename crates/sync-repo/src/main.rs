@@ -85,5 +85,5 @@ fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
         }
     }
     out.finish();
-    Ok(Exit::worst(reports.iter().map(|r| r.exit)))
+    Ok(Exit::worst(reports.iter().map(|r| r.run.exit)))
 }

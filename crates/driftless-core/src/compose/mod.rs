@@ -31,6 +31,7 @@ use crate::git::checkout::Checkout;
 use crate::git::short;
 use crate::metrics::Kind as MetricKind;
 use crate::redact::error_chain;
+use crate::run::{RunHead, RunRecord};
 use crate::state::{RepoId, StateDir};
 use runner::Compose;
 use stacks::Stack;
@@ -149,16 +150,10 @@ pub struct StackReport {
 /// The result for one repo: summary lines or one `--json` record.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
-    pub tool: &'static str,
-    pub repo: String,
-    pub path: PathBuf,
+    #[serde(flatten)]
+    pub run: RunHead,
     pub commit: Option<String>,
-    pub exit_code: u8,
     pub stacks: Vec<StackReport>,
-    pub reason: Option<String>,
-    pub duration_ms: u64,
-    #[serde(skip)]
-    pub exit: Exit,
 }
 
 /// What the state directory keeps per stack.
@@ -186,12 +181,10 @@ pub struct StackRecord {
 /// What the state directory keeps of the last apply run.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Record {
-    pub tool: String,
-    pub repo: String,
-    pub exit_code: u8,
+    /// `last_success_at` is the last run in which every stack was applied or unchanged.
+    #[serde(flatten)]
+    pub run: RunRecord,
     pub commit: Option<String>,
-    pub finished_at: u64,
-    pub last_success_at: Option<u64>,
     pub stacks: BTreeMap<String, StackRecord>,
 }
 
@@ -199,8 +192,8 @@ impl Report {
     /// Human summary: one line per stack.
     pub fn summary(&self) -> Vec<String> {
         let mut lines = Vec::new();
-        if let Some(reason) = &self.reason {
-            lines.push(format!("{}: {reason}", self.repo));
+        if let Some(reason) = &self.run.reason {
+            lines.push(format!("{}: {reason}", self.run.repo));
         }
         for stack in &self.stacks {
             let action = serde_json::to_value(stack.action)
@@ -210,13 +203,13 @@ impl Report {
                 .replace('_', " ");
             lines.push(format!(
                 "{}/{}: {action}: {}",
-                self.repo,
+                self.run.repo,
                 stack.stack,
                 stack.reasons.join("; ")
             ));
         }
         if lines.is_empty() {
-            lines.push(format!("{}: no stacks", self.repo));
+            lines.push(format!("{}: no stacks", self.run.repo));
         }
         lines
     }
@@ -225,22 +218,15 @@ impl Report {
 /// Apply one repo's stacks: lock, decide, run, record.
 pub fn apply(target: &Target, state: &StateDir, options: &Options) -> Report {
     let started = Instant::now();
+    let started_at = crate::time::now_unix();
     let _span = tracing::info_span!("apply", repo = %target.id.label()).entered();
     let mut report = Report {
-        tool: TOOL,
-        repo: target.id.label(),
-        path: target.path.clone(),
+        run: RunHead::new(TOOL, target.id.label(), target.path.clone()),
         commit: None,
-        exit_code: 0,
         stacks: Vec::new(),
-        reason: None,
-        duration_ms: 0,
-        exit: Exit::Ok,
     };
     let fail = |mut report: Report, exit: Exit, err: &(dyn std::error::Error + 'static)| {
-        report.reason = Some(error_chain(err));
-        report.exit = exit;
-        report.exit_code = exit.code();
+        report.run.fail(exit, err);
         report
     };
     let lock = match state.lock(&target.id, options.wait_lock) {
@@ -252,26 +238,20 @@ pub fn apply(target: &Target, state: &StateDir, options: &Options) -> Report {
         Ok(record) => record,
         Err((exit, err)) => return fail(report, exit, err.as_ref()),
     };
-    report.exit = Exit::worst(report.stacks.iter().map(|s| match s.action {
+    let exit = Exit::worst(report.stacks.iter().map(|s| match s.action {
         Action::Refused => Exit::Refused,
         Action::Failed => Exit::ApplyFailed,
         _ => Exit::Ok,
     }))
-    .max(report.exit);
-    report.exit_code = report.exit.code();
-    report.duration_ms = started.elapsed().as_millis() as u64;
+    .max(report.run.exit);
+    report.run.set_exit(exit);
+    report.run.duration_ms = started.elapsed().as_millis() as u64;
     if !options.dry_run {
-        record.finished_at = crate::time::now_unix();
-        record.exit_code = report.exit_code;
-        record.last_success_at = if report.exit == Exit::Ok {
-            Some(record.finished_at)
-        } else {
-            previous.last_success_at
-        };
+        record.run = report.run.record(started_at, exit == Exit::Ok, Some(&previous.run));
         if let Err(err) = state.write(&target.id, TOOL, &record) {
             tracing::error!("{}", error_chain(&err));
-            report.exit = report.exit.max(Exit::Io);
-            report.exit_code = report.exit.code();
+            report.run.set_exit(exit.max(Exit::Io));
+            record.run.exit_code = report.run.exit_code;
         }
         write_metrics(target, options, &report, &record);
     }
@@ -345,8 +325,6 @@ fn run(target: &Target, options: &Options, previous: &Record, report: &mut Repor
     let mut modified: Option<BTreeSet<String>> = None;
 
     let mut record = Record {
-        tool: TOOL.to_owned(),
-        repo: report.repo.clone(),
         commit: Some(head_id.to_string()),
         stacks: previous.stacks.clone(),
         ..Record::default()
@@ -669,14 +647,7 @@ pub fn explain(
 
 fn write_metrics(target: &Target, options: &Options, report: &Report, record: &Record) {
     let Some(dir) = &options.metrics_dir else { return };
-    let run = crate::metrics::Run {
-        tool: TOOL,
-        repo: &report.repo,
-        duration_ms: report.duration_ms,
-        exit_code: report.exit_code,
-        finished_at: record.finished_at,
-        last_success_at: record.last_success_at,
-    };
+    let run = record.run.metrics();
     let mut m = run.metrics();
     m.family(
         "driftless_stack_apply_failed",
@@ -686,7 +657,7 @@ fn write_metrics(target: &Target, options: &Options, report: &Report, record: &R
     for (project, stack) in &record.stacks {
         m.sample(
             "driftless_stack_apply_failed",
-            &[("repo", report.repo.as_str()), ("stack", project)],
+            &[("repo", report.run.repo.as_str()), ("stack", project)],
             if stack.last_error.is_some() { 1.0 } else { 0.0 },
         );
     }

@@ -199,7 +199,7 @@ pub fn check(target: &Target, state: &StateDir, options: &super::Options, report
 
     let record: Option<crate::sync::Record> = state.read(&target.id, crate::sync::TOOL).ok().flatten();
     let now = crate::time::now_unix();
-    match record.as_ref().and_then(|r| r.last_success_at) {
+    match record.as_ref().and_then(|r| r.run.last_success_at) {
         Some(at) => {
             let age = now.saturating_sub(at);
             report.gauge("driftless_repo_last_sync_age_seconds", &[], age as f64);

@@ -15,7 +15,7 @@ pub fn check(target: &Target, state: &StateDir, options: &super::Options, report
     let dest = crate::redact::redact(&config.to);
     let record: Option<mirror::Record> = state.read(&target.id, mirror::TOOL).ok().flatten();
     let now = crate::time::now_unix();
-    match record.as_ref().and_then(|r| r.last_success_at) {
+    match record.as_ref().and_then(|r| r.run.last_success_at) {
         None => report.push(
             Part::Mirror,
             &dest,

@@ -24,6 +24,7 @@ use crate::exit::Exit;
 use crate::metrics::Kind as MetricKind;
 use crate::redact::error_chain;
 use crate::redact::redact;
+use crate::run::{RunHead, RunRecord};
 use crate::state::{RepoId, StateDir};
 use filter::Excludes;
 use local::Links;
@@ -167,73 +168,55 @@ pub enum Outcome {
 /// The result of one mirror run: the summary line or one `--json` record.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
-    pub tool: &'static str,
-    pub repo: String,
-    pub path: PathBuf,
+    #[serde(flatten)]
+    pub run: RunHead,
     pub destination: String,
     pub from: MirrorFrom,
     pub outcome: Outcome,
-    pub exit_code: u8,
     pub commit: Option<String>,
     /// What was copied (the engine's count; left at zero for rclone, which logs its own).
     #[serde(flatten)]
     pub stats: local::Stats,
-    pub reason: Option<String>,
-    pub duration_ms: u64,
-    #[serde(skip)]
-    pub exit: Exit,
 }
 
 /// What the state directory keeps of the last mirror run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Record {
-    pub tool: String,
-    pub repo: String,
+    /// `last_success_at` is the last run that left the mirror complete.
+    #[serde(flatten)]
+    pub run: RunRecord,
     pub destination: String,
     pub from: MirrorFrom,
     pub outcome: Outcome,
-    pub exit_code: u8,
     pub commit: Option<String>,
     pub copied: usize,
     pub unchanged: usize,
     pub deleted: usize,
     pub bytes: u64,
-    pub started_at: u64,
-    pub finished_at: u64,
-    pub duration_ms: u64,
-    /// The last run that left the mirror complete.
-    pub last_success_at: Option<u64>,
-    /// The source commit of that run.
+    /// The source commit of the last successful run.
     pub last_success_commit: Option<String>,
 }
 
 impl Report {
     fn new(request: &Request) -> Report {
         Report {
-            tool: TOOL,
-            repo: request.id.label(),
-            path: request.path.clone(),
+            run: RunHead::new(TOOL, request.id.label(), request.path.clone()),
             destination: redact(&request.to),
             from: request.from,
             outcome: Outcome::Failed,
-            exit_code: 0,
             commit: None,
             stats: local::Stats::default(),
-            reason: None,
-            duration_ms: 0,
-            exit: Exit::Ok,
         }
     }
 
     fn end(mut self, outcome: Outcome, exit: Exit) -> Report {
         self.outcome = outcome;
-        self.exit = exit;
-        self.exit_code = exit.code();
+        self.run.set_exit(exit);
         self
     }
 
     fn fail(mut self, exit: Exit, error: &(dyn std::error::Error + 'static)) -> Report {
-        self.reason = Some(error_chain(error));
+        self.run.reason = Some(error_chain(error));
         let outcome = if exit == Exit::Refused {
             Outcome::Refused
         } else {
@@ -252,13 +235,13 @@ impl Report {
             self.stats.deleted
         );
         let detail = match self.outcome {
-            Outcome::Copied | Outcome::Unchanged => format!("{counts} in {} ms", self.duration_ms),
+            Outcome::Copied | Outcome::Unchanged => format!("{counts} in {} ms", self.run.duration_ms),
             Outcome::WouldCopy => format!("would copy: {counts} [dry run]"),
-            Outcome::Skipped => format!("skipped: {}", self.reason.as_deref().unwrap_or("")),
-            Outcome::Refused => format!("refused: {}", self.reason.as_deref().unwrap_or("")),
+            Outcome::Skipped => format!("skipped: {}", self.run.reason.as_deref().unwrap_or("")),
+            Outcome::Refused => format!("refused: {}", self.run.reason.as_deref().unwrap_or("")),
             Outcome::Failed => format!(
                 "failed: {}{}",
-                self.reason.as_deref().unwrap_or(""),
+                self.run.reason.as_deref().unwrap_or(""),
                 if self.stats.copied > 0 {
                     format!(" ({counts})")
                 } else {
@@ -266,7 +249,7 @@ impl Report {
                 }
             ),
         };
-        format!("{} -> {}: {detail}", self.repo, self.destination)
+        format!("{} -> {}: {detail}", self.run.repo, self.destination)
     }
 }
 
@@ -277,11 +260,14 @@ pub fn mirror(request: &Request, state: &StateDir, options: &Options) -> Report 
     let _span = tracing::info_span!("mirror", repo = %request.id.label()).entered();
     let previous: Option<Record> = state.read(&request.id, TOOL).ok().flatten();
 
-    if let (Some(limit), Some(last)) = (options.if_older_than, previous.as_ref().and_then(|p| p.last_success_at)) {
+    if let (Some(limit), Some(last)) = (
+        options.if_older_than,
+        previous.as_ref().and_then(|p| p.run.last_success_at),
+    ) {
         let age = Duration::from_secs(started_at.saturating_sub(last));
         if age < limit {
             let mut report = Report::new(request).end(Outcome::Skipped, Exit::Ok);
-            report.reason = Some(format!(
+            report.run.reason = Some(format!(
                 "last success {} ago, newer than --if-older-than {}s",
                 human_age(age),
                 limit.as_secs()
@@ -295,7 +281,7 @@ pub fn mirror(request: &Request, state: &StateDir, options: &Options) -> Report 
         Err(err) => return Report::new(request).fail(err.exit(), &err),
     };
     let mut report = run(request, state, options);
-    report.duration_ms = started.elapsed().as_millis() as u64;
+    report.run.duration_ms = started.elapsed().as_millis() as u64;
     if !options.dry_run {
         record(request, state, options, &mut report, previous, started_at);
     }
@@ -434,7 +420,7 @@ fn run(request: &Request, state: &StateDir, options: &Options) -> Report {
         ..stats
     };
     if !report.stats.failed.is_empty() {
-        report.reason = Some(format!(
+        report.run.reason = Some(format!(
             "{} path(s) could not be copied, the rest was: {}",
             report.stats.failed.len(),
             report
@@ -478,28 +464,19 @@ fn record(
     previous: Option<Record>,
     started_at: u64,
 ) {
-    let finished_at = crate::time::now_unix();
     let success = matches!(report.outcome, Outcome::Copied | Outcome::Unchanged);
     let record = Record {
-        tool: TOOL.to_owned(),
-        repo: report.repo.clone(),
+        run: report
+            .run
+            .record(started_at, success, previous.as_ref().map(|p| &p.run)),
         destination: report.destination.clone(),
         from: report.from,
         outcome: report.outcome,
-        exit_code: report.exit_code,
         commit: report.commit.clone(),
         copied: report.stats.copied,
         unchanged: report.stats.unchanged,
         deleted: report.stats.deleted,
         bytes: report.stats.bytes,
-        started_at,
-        finished_at,
-        duration_ms: report.duration_ms,
-        last_success_at: if success {
-            Some(finished_at)
-        } else {
-            previous.as_ref().and_then(|p| p.last_success_at)
-        },
         last_success_commit: if success {
             report.commit.clone()
         } else {
@@ -508,19 +485,12 @@ fn record(
     };
     if let Err(err) = state.write(&request.id, TOOL, &record) {
         tracing::error!("{}", error_chain(&err));
-        if report.exit == Exit::Ok {
+        if report.run.exit == Exit::Ok {
             *report = report.clone().fail(Exit::Io, &err);
         }
     }
     if let Some(dir) = &options.metrics_dir {
-        let run = crate::metrics::Run {
-            tool: TOOL,
-            repo: &record.repo,
-            duration_ms: record.duration_ms,
-            exit_code: record.exit_code,
-            finished_at: record.finished_at,
-            last_success_at: record.last_success_at,
-        };
+        let run = record.run.metrics();
         let mut m = run.metrics();
         m.family(
             "driftless_mirror_copied_bytes",
@@ -529,7 +499,7 @@ fn record(
         )
         .sample(
             "driftless_mirror_copied_bytes",
-            &[("repo", record.repo.as_str())],
+            &[("repo", record.run.repo.as_str())],
             record.bytes as f64,
         );
         run.write(dir, &request.id, &m);

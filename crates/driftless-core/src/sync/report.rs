@@ -1,0 +1,182 @@
+//! How a run ended: the [`Report`] printed and returned by a privilege-separated worker, and
+//! the [`Record`] the state directory keeps for the other tools.
+
+use std::path::PathBuf;
+
+use gix::bstr::BString;
+use serde::{Deserialize, Serialize};
+
+use super::{TOOL, Target};
+use crate::exit::Exit;
+use crate::git::checkout::Checkout;
+use crate::git::fast_forward::{ChangeKind, Plan};
+use crate::git::fetch::Remote;
+use crate::redact::redact;
+use crate::run::{RunHead, RunRecord};
+
+/// How a repo's run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Local and remote tips are the same.
+    InSync,
+    /// Fast-forwarded (or, with --force, reset) to the remote tip.
+    Updated,
+    /// `--dry-run`: this is what an update would do.
+    WouldUpdate,
+    /// Nothing changed because a person has to decide.
+    Refused,
+    /// Something failed; nothing was lost, the next run retries.
+    Failed,
+}
+
+/// One changed path, for `--json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PathChange {
+    /// Repo-relative path.
+    pub path: String,
+    /// What happened to it.
+    pub change: ChangeKind,
+}
+
+/// The result of syncing one repo: printed as the summary line or as one `--json` record, and
+/// the reply of a privilege-separated worker ([`crate::privsep`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    #[serde(flatten)]
+    pub run: RunHead,
+    pub branch: String,
+    pub remote: Option<String>,
+    pub outcome: Outcome,
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub remote_tip: Option<String>,
+    pub commits: usize,
+    pub files: usize,
+    pub changes: Vec<PathChange>,
+    pub resolve: Vec<String>,
+    pub preserved_ref: Option<String>,
+}
+
+/// What the state directory keeps of the last run, for the other tools.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    /// `last_success_at` is the last run that ended in sync or updated.
+    #[serde(flatten)]
+    pub run: RunRecord,
+    pub path: PathBuf,
+    pub branch: String,
+    pub outcome: Outcome,
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub remote_tip: Option<String>,
+    /// The last run that moved the checkout.
+    pub last_update_at: Option<u64>,
+}
+
+impl Report {
+    pub(super) fn new(target: &Target) -> Report {
+        Report {
+            run: RunHead::new(TOOL, target.id.label(), target.path.clone()),
+            branch: target.branch.clone(),
+            remote: target.remote.as_deref().map(redact),
+            outcome: Outcome::Failed,
+            before: None,
+            after: None,
+            remote_tip: None,
+            commits: 0,
+            files: 0,
+            changes: Vec::new(),
+            resolve: Vec::new(),
+            preserved_ref: None,
+        }
+    }
+
+    pub(super) fn end(mut self, outcome: Outcome, exit: Exit) -> Report {
+        self.outcome = outcome;
+        self.run.set_exit(exit);
+        self
+    }
+
+    pub(super) fn refuse(self, reason: String, resolve: Vec<String>) -> Report {
+        let mut report = self.end(Outcome::Refused, Exit::Refused);
+        report.run.reason = Some(reason);
+        report.resolve = resolve;
+        report
+    }
+
+    pub(super) fn fail(mut self, exit: Exit, error: &(dyn std::error::Error + 'static)) -> Report {
+        self.run.fail(exit, error);
+        self.outcome = Outcome::Failed;
+        self
+    }
+
+    /// The one-line human summary.
+    pub fn summary(&self) -> String {
+        let range = |r: &Report| {
+            format!(
+                "{}..{} ({} commit{}, {} file{})",
+                r.before.as_deref().map_or("-", |s| &s[..s.len().min(7)]),
+                r.after
+                    .as_deref()
+                    .or(r.remote_tip.as_deref())
+                    .map_or("-", |s| &s[..s.len().min(7)]),
+                r.commits,
+                if r.commits == 1 { "" } else { "s" },
+                r.files,
+                if r.files == 1 { "" } else { "s" },
+            )
+        };
+        let detail = match self.outcome {
+            Outcome::InSync => {
+                format!(
+                    "in sync at {}",
+                    self.after.as_deref().map_or("-", |s| &s[..s.len().min(7)])
+                )
+            }
+            Outcome::Updated => format!("updated {}", range(self)),
+            Outcome::WouldUpdate => format!("would update {} [dry run]", range(self)),
+            Outcome::Refused => format!("refused: {}", self.run.reason.as_deref().unwrap_or("")),
+            Outcome::Failed => format!("failed: {}", self.run.reason.as_deref().unwrap_or("")),
+        };
+        let preserved = self
+            .preserved_ref
+            .as_deref()
+            .map(|r| format!("; local work preserved at {r}"))
+            .unwrap_or_default();
+        format!("{}: {detail}{preserved}", self.run.repo)
+    }
+
+    pub(super) fn with_remote(mut self, remote: &Remote) -> Report {
+        self.remote = Some(remote.display());
+        self
+    }
+
+    /// The files and paths an update's plan changes.
+    pub(super) fn describe(&mut self, plan: &Plan) {
+        self.files = plan.files();
+        self.changes = plan
+            .changes
+            .iter()
+            .map(|c| PathChange {
+                path: Checkout::display(c.path.as_ref()),
+                change: c.kind,
+            })
+            .collect();
+    }
+}
+
+/// Up to five paths for a message, then "and N more".
+pub(crate) fn list_paths(paths: &[BString]) -> String {
+    const SHOWN: usize = 5;
+    let mut text = paths
+        .iter()
+        .take(SHOWN)
+        .map(|p| Checkout::display(p.as_ref()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if paths.len() > SHOWN {
+        text.push_str(&format!(" and {} more", paths.len() - SHOWN));
+    }
+    text
+}

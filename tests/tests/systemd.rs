@@ -231,6 +231,13 @@ fn units_on_a_real_user_manager() {
             bin.display()
         ),
     );
+    write(
+        &unit_dir.join("driftless-resolved@.service.d/test.conf"),
+        &format!(
+            "{env_dropin}ExecStart=\nExecStart={}/driftless-notify --user --resolved %i\n",
+            bin.display()
+        ),
+    );
     // hub's timer fires 1 s after it starts; cat's keeps a calendar and tests the catch-up.
     write(
         &unit_dir.join("sync-repo@hub.timer.d/test.conf"),
@@ -302,6 +309,15 @@ fn units_on_a_real_user_manager() {
     assert!(sd.journal("apply-compose@hub.service").contains("hub/web: applied"));
 
     // 3. A refused sync (dirty checkout, remote moved) fails with exit 3 and is reported.
+    // First a successful run of lab: its lines must not open the next run's alert.
+    let synced = sd.systemctl(&["start", "sync-repo@lab.service"]);
+    assert!(
+        synced.status.success(),
+        "lab's first sync: {}",
+        show("sync-repo@lab.service")
+    );
+    assert!(sd.journal("sync-repo@lab.service").contains("lab: updated"));
+    repos.push("NOTES.md", "the remote moves on\n");
     write(&root.join("lab/README.md"), "edited on the host\n");
     chown_user(&root.join("lab"));
     let lab_before = repos.head("lab");
@@ -328,9 +344,49 @@ fn units_on_a_real_user_manager() {
     assert!(!report.contains("(no journal lines"), "{report}");
     assert!(report.contains("refused"), "{report}");
     println!("notification received:\n{report}");
+    // Only the failed run's lines (its invocation), not those of earlier runs of the unit.
+    assert!(!report.contains("lab: updated"), "{report}");
+
+    // 3b. The same refusal on the next tick is the same alert: nothing more is posted.
+    let again = sd.systemctl(&["start", "sync-repo@lab.service"]);
+    assert!(!again.status.success(), "still refused");
+    assert!(
+        sd.wait_for(15, || sd
+            .property("driftless-notify@sync-repo@lab.service.service", "ActiveState")
+            == "inactive"
+            && sd
+                .journal("driftless-notify@sync-repo@lab.service.service")
+                .contains("not posted: already alerted")),
+        "the second refusal was not held back: {}",
+        show("driftless-notify@sync-repo@lab.service.service")
+    );
+    assert_eq!(hook.next(3), None, "one alert per cause");
+
+    // 3c. Once the person fixed it, the first success posts one "recovered".
+    git(&root.join("lab"), &["checkout", "--", "README.md"]);
+    chown_user(&root.join("lab"));
+    let fixed = sd.systemctl(&["start", "sync-repo@lab.service"]);
+    assert!(
+        fixed.status.success(),
+        "the fixed sync: {}",
+        show("sync-repo@lab.service")
+    );
+    let recovered = hook.next(20).unwrap_or_else(|| {
+        panic!(
+            "no recovery posted: {}",
+            show("driftless-resolved@sync-repo@lab.service.service")
+        )
+    });
+    assert!(
+        recovered.contains("driftless: sync-repo@lab.service recovered on "),
+        "{recovered}"
+    );
+    // A healthy tick after that starts no handler (the condition skips it) and posts nothing.
+    assert!(sd.systemctl(&["start", "sync-repo@lab.service"]).status.success());
+    assert_eq!(hook.next(3), None, "a healthy tick posts nothing");
 
     // 4. Persistent=true: the hourly tick missed 3 h ago runs as soon as the timer starts.
-    let tip = repos.head("hub");
+    let tip = git(&root.join("origin.git"), &["rev-parse", "main"]);
     assert!(sd.systemctl(&["start", "sync-repo@cat.timer"]).status.success());
     assert!(
         sd.wait_for(10, || repos.head("cat") == tip

@@ -18,11 +18,12 @@ const INSTALLED_BIN: &str = "/usr/local/bin/";
 /// Highest `systemd-analyze security --offline=true` exposure each service may have. The docker
 /// socket is root on the host, so apply-compose's sandbox can only guard against mistakes
 /// (docs/rollout.md, "Hardening").
-pub const EXPOSURE_TARGETS: [(&str, f64); 5] = [
+pub const EXPOSURE_TARGETS: [(&str, f64); 6] = [
     ("sync-repo@.service", 2.0),
     ("mirror-copy@.service", 2.0),
     ("drift-check@.service", 2.0),
     ("driftless-notify@.service", 2.0),
+    ("driftless-resolved@.service", 2.0),
     ("apply-compose@.service", 2.5),
 ];
 

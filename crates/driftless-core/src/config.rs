@@ -154,6 +154,26 @@ pub struct NotifyConfig {
     /// How the report is shaped for that receiver.
     #[serde(default)]
     pub format: NotifyFormat,
+    /// A temporary failure (exit 75: forge or engine unreachable) alerts once it has lasted
+    /// this long since the first failed run (`30m`); other failures alert at once.
+    pub alert_after: Option<String>,
+    /// ... or after this many failed runs in a row (`3`), whichever comes first.
+    pub alert_after_failures: Option<u32>,
+}
+
+impl NotifyConfig {
+    /// When temporary failures alert ([`crate::alert`]); validated at load.
+    pub fn policy(&self) -> crate::alert::Policy {
+        let default = crate::alert::Policy::default();
+        crate::alert::Policy {
+            after_failures: self.alert_after_failures.unwrap_or(default.after_failures).max(1),
+            after: self
+                .alert_after
+                .as_deref()
+                .and_then(|a| crate::time::parse_duration(a).ok())
+                .unwrap_or(default.after),
+        }
+    }
 }
 
 /// The body a notification is sent as.
@@ -292,6 +312,14 @@ impl Config {
                 // Never more: the rest of a webhook URL is often its secret.
                 crate::redact::url_origin(&notify.url)
             )));
+        }
+        if let Some(after) = self.notify.as_ref().and_then(|n| n.alert_after.as_deref())
+            && let Err(message) = crate::time::parse_duration(after)
+        {
+            return Err(invalid(format!("notify.alert_after: {message}")));
+        }
+        if self.notify.as_ref().and_then(|n| n.alert_after_failures) == Some(0) {
+            return Err(invalid("notify.alert_after_failures: must be 1 or more".to_owned()));
         }
         let mut checkouts: std::collections::HashMap<CheckoutKey, &str> = std::collections::HashMap::new();
         for (name, repo) in &self.repos {
@@ -511,8 +539,17 @@ mod tests {
             ("https://ntfy.example/driftless", NotifyFormat::Ntfy)
         );
         let plain = parse("notify: {url: 'http://127.0.0.1:9/hook'}\n").expect("format defaults");
-        assert_eq!(plain.notify.expect("notify").format, NotifyFormat::Plain);
+        let plain = plain.notify.expect("notify");
+        assert_eq!(plain.format, NotifyFormat::Plain);
         assert!(parse("notify: {url: 'ftp://x/y'}\n").is_err());
+        let policy = plain.policy();
+        assert_eq!(policy, crate::alert::Policy::default());
+        let tuned =
+            parse("notify: {url: 'http://h/x', alert_after: 2h, alert_after_failures: 6}\n").expect("policy keys");
+        let policy = tuned.notify.expect("notify").policy();
+        assert_eq!((policy.after_failures, policy.after.as_secs()), (6, 7200));
+        assert!(parse("notify: {url: 'http://h/x', alert_after: soon}\n").is_err());
+        assert!(parse("notify: {url: 'http://h/x', alert_after_failures: 0}\n").is_err());
         assert!(matches!(
             parse("notify: {url: 'http://x/', format: email}\n"),
             Err(Error::Parse { .. })

@@ -13,12 +13,14 @@
 //! - [`drift`]: what `drift-check` does: desired vs live state.
 //! - [`mirror`]: what `mirror-copy` does: a one-way copy to a backup place.
 //! - [`metrics`]: Prometheus textfile output.
+//! - [`alert`]: when a failed unit is worth a notification, and its recovery.
 //! - [`privsep`]: git work in a checkout someone else owns runs as that owner.
 //! - [`run`]: the head of every tool's report and state record.
 //! - [`exit`], [`cli`], [`logging`], [`redact`], [`time`], [`workers`]: the pieces every tool shares.
 
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod alert;
 pub mod atomic_file;
 pub mod cli;
 pub mod compose;

@@ -42,6 +42,17 @@ fn civil(unix: u64) -> (i64, u32, u32, u32, u32, u32) {
     )
 }
 
+/// An age as people say it: `45s`, `5m`, `2h10m`, `3d4h`.
+pub fn human_age(age: Duration) -> String {
+    let secs = age.as_secs();
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m", secs / 60),
+        3600..86_400 => format!("{}h{}m", secs / 3600, secs % 3600 / 60),
+        _ => format!("{}d{}h", secs / 86_400, secs % 86_400 / 3600),
+    }
+}
+
 /// Parse `90s`, `15m`, `24h`, `7d`, `1h30m` or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();

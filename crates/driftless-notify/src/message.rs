@@ -2,15 +2,26 @@
 
 use driftless_core::config::NotifyFormat;
 
-/// What happened: which unit failed where, and what it said last.
+/// What happened: which unit failed (or recovered) where, and what it said.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
-    /// The failed unit (`sync-repo@hub.service`).
+    /// The unit (`sync-repo@hub.service`).
     pub unit: String,
+    /// Whether it failed or recovered.
+    pub event: Event,
     /// The host it failed on.
     pub host: String,
-    /// Its last journal lines, oldest first (or why they could not be read).
+    /// Its journal lines, oldest first (or why they could not be read); for a recovery, what
+    /// the failure streak was.
     pub journal: String,
+}
+
+/// What a report announces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    Failed,
+    /// The first success after an alerted failure.
+    Recovered,
 }
 
 /// A request ready to send: content type, extra headers, body.
@@ -27,7 +38,11 @@ pub struct Request {
 impl Report {
     /// The one-line summary: `driftless: sync-repo@hub.service failed on host1`.
     pub fn title(&self) -> String {
-        format!("driftless: {} failed on {}", self.unit, self.host)
+        let what = match self.event {
+            Event::Failed => "failed",
+            Event::Recovered => "recovered",
+        };
+        format!("driftless: {} {what} on {}", self.unit, self.host)
     }
 
     /// The summary, then the journal lines.
@@ -48,8 +63,8 @@ impl Report {
                 // Header values must be plain ASCII: unit names and host names are.
                 headers: vec![
                     ("Title", ascii(&self.title())),
-                    ("Priority", "high".to_owned()),
-                    ("Tags", "warning".to_owned()),
+                    ("Priority", self.pick("high", "default").to_owned()),
+                    ("Tags", self.pick("warning", "white_check_mark").to_owned()),
                 ],
                 body: self.journal.trim_end().to_owned(),
             },
@@ -59,7 +74,7 @@ impl Report {
                 body: serde_json::json!({
                     "title": self.title(),
                     "message": self.journal.trim_end(),
-                    "priority": 8,
+                    "priority": if self.event == Event::Failed { 8 } else { 4 },
                 })
                 .to_string(),
             },
@@ -71,6 +86,15 @@ impl Report {
                 })
                 .to_string(),
             },
+        }
+    }
+}
+
+impl Report {
+    fn pick<'a>(&self, failed: &'a str, recovered: &'a str) -> &'a str {
+        match self.event {
+            Event::Failed => failed,
+            Event::Recovered => recovered,
         }
     }
 }
@@ -88,6 +112,7 @@ mod tests {
     fn report() -> Report {
         Report {
             unit: "sync-repo@hub.service".into(),
+            event: Event::Failed,
             host: "host1".into(),
             journal: "sync-repo: refused: local changes\n  git -C /srv/hub stash\n".into(),
         }
@@ -111,6 +136,21 @@ mod tests {
                 .contains(&("Title", "driftless: sync-repo@hub.service failed on host1".into()))
         );
         assert!(req.body.starts_with("sync-repo: refused"));
+    }
+
+    #[test]
+    fn a_recovery_says_so_at_a_lower_priority() {
+        let recovered = Report {
+            event: Event::Recovered,
+            ..report()
+        };
+        assert_eq!(recovered.title(), "driftless: sync-repo@hub.service recovered on host1");
+        let req = recovered.request(NotifyFormat::Ntfy);
+        assert!(
+            req.headers.contains(&("Priority", "default".into())),
+            "{:?}",
+            req.headers
+        );
     }
 
     #[test]

@@ -269,7 +269,7 @@ pub fn mirror(request: &Request, state: &StateDir, options: &Options) -> Report 
             let mut report = Report::new(request).end(Outcome::Skipped, Exit::Ok);
             report.run.reason = Some(format!(
                 "last success {} ago, newer than --if-older-than {}s",
-                human_age(age),
+                crate::time::human_age(age),
                 limit.as_secs()
             ));
             return report;
@@ -518,15 +518,5 @@ fn human_bytes(bytes: u64) -> String {
         format!("{bytes} B")
     } else {
         format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
-fn human_age(age: Duration) -> String {
-    let secs = age.as_secs();
-    match secs {
-        0..60 => format!("{secs}s"),
-        60..3600 => format!("{}m", secs / 60),
-        3600..86_400 => format!("{}h{}m", secs / 3600, secs % 3600 / 60),
-        _ => format!("{}d{}h", secs / 86_400, secs % 86_400 / 3600),
     }
 }

@@ -3,6 +3,7 @@
 //! secret never reaches the output, redirects are not followed and the report is posted once,
 //! and a malformed URL is a config error.
 
+mod alerts;
 mod contract;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -47,9 +48,7 @@ impl Server {
                         break;
                     }
                     let Ok(stream) = stream else { continue };
-                    if let Some(request) = serve(stream, &response(port)) {
-                        requests.lock().expect("requests lock").push(request);
-                    }
+                    serve(stream, &response(port), &requests);
                 }
             })
         };
@@ -81,8 +80,9 @@ impl Drop for Server {
     }
 }
 
-/// Read one request (headers, then `Content-Length` bytes of body) and answer it.
-fn serve(stream: TcpStream, response: &str) -> Option<Request> {
+/// Read one request (headers, then `Content-Length` bytes of body), record it, and answer it:
+/// recorded first, so a client that has its answer finds its request counted.
+fn serve(stream: TcpStream, response: &str, requests: &Mutex<Vec<Request>>) -> Option<()> {
     let mut reader = BufReader::new(stream.try_clone().ok()?);
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
@@ -104,17 +104,18 @@ fn serve(stream: TcpStream, response: &str) -> Option<Request> {
     }
     let mut body = vec![0; length];
     reader.read_exact(&mut body).ok()?;
+    requests.lock().ok()?.push(Request {
+        method,
+        target,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    });
     let mut stream = stream;
     let _ = write!(
         stream,
         "HTTP/1.1 {response}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     );
     let _ = stream.shutdown(Shutdown::Both);
-    Some(Request {
-        method,
-        target,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    })
+    Some(())
 }
 
 fn env() -> TestEnv {

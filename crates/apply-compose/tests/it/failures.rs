@@ -158,3 +158,26 @@ fn wait_with_a_failing_healthcheck_fails_the_stack() {
         .expect_code(65)
         .expect_stack(&hub.project("sick"), "failed", &["never applied successfully"]);
 }
+
+#[test]
+fn a_missing_compose_plugin_is_a_setup_error_2_with_composes_message() {
+    // `docker <plugin>` where the plugin does not exist: what a host without the compose plugin
+    // answers to `docker compose`. No engine is needed to tell: `version` fails too.
+    if std::process::Command::new("docker").arg("--version").output().is_err() {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI installs docker.io");
+        eprintln!("SKIPPED: no docker CLI");
+        return;
+    }
+    let mut hub = Hub::new("plugin", None);
+    hub.compose_command = Some("docker no-such-compose-plugin".to_owned());
+    hub.add_stack("a", "v1");
+    hub.commit("one stack");
+    let out = hub.apply_text(&[]);
+    out.expect_code(2);
+    let text = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        text.contains("is not a docker command") && text.contains("install the compose plugin"),
+        "{text}"
+    );
+    assert!(!text.contains("is docker running?"), "{text}");
+}

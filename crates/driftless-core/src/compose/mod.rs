@@ -475,7 +475,7 @@ fn run(target: &Target, options: &Options, previous: &Record, report: &mut Repor
 
     let needs_engine = !plan.is_empty() || (target.prune && !removed.is_empty());
     if needs_engine && !options.dry_run {
-        options.compose.check_engine().map_err(|e| (Exit::TempFail, e.into()))?;
+        options.compose.check_engine().map_err(|e| (e.exit(), e.into()))?;
     }
 
     for (stack, mut line, ids) in plan {

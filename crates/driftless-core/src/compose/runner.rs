@@ -20,6 +20,10 @@ pub enum Error {
     Missing { command: String },
     #[error("the container engine is unreachable (`{command} ls` failed: {message}); is docker running?")]
     EngineDown { command: String, message: String },
+    #[error(
+        "`{command}` does not work: {message}; install the compose plugin (Debian: docker-compose-plugin or docker-compose) or set `compose_command` in the config"
+    )]
+    Broken { command: String, message: String },
     #[error("compose {action} of stack {stack} failed (exit {code}): {message}")]
     Failed {
         action: &'static str,
@@ -27,6 +31,18 @@ pub enum Error {
         code: i32,
         message: String,
     },
+}
+
+impl Error {
+    /// A compose that is missing or broken is a set-up error (2): retrying does not help. An
+    /// engine that is down may be back on the next tick (75); a failed apply is 4.
+    pub fn exit(&self) -> crate::exit::Exit {
+        match self {
+            Error::Missing { .. } | Error::Broken { .. } => crate::exit::Exit::Usage,
+            Error::EngineDown { .. } => crate::exit::Exit::TempFail,
+            Error::Failed { .. } => crate::exit::Exit::ApplyFailed,
+        }
+    }
 }
 
 /// A container of a compose project.
@@ -76,9 +92,18 @@ impl Compose {
             .run()
         {
             Ok(out) if out.status.success() => Ok(()),
-            Ok(out) => Err(Error::EngineDown {
-                command: self.command.join(" "),
-                message: last_line(&String::from_utf8_lossy(&out.stderr)),
+            // `ls` needs the engine, `version` only compose: when that fails too, compose itself
+            // is missing or broken (`docker: 'compose' is not a docker command`), which no
+            // retry fixes.
+            Ok(out) => Err(match self.version_error() {
+                Some(message) => Error::Broken {
+                    command: self.command.join(" "),
+                    message,
+                },
+                None => Error::EngineDown {
+                    command: self.command.join(" "),
+                    message: last_line(&String::from_utf8_lossy(&out.stderr)),
+                },
             }),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Err(Error::Missing {
                 command: self.command.join(" "),
@@ -88,6 +113,22 @@ impl Compose {
                 message: err.to_string(),
             }),
         }
+    }
+
+    /// Why `compose version` fails, if it does (compose's own last line).
+    fn version_error(&self) -> Option<String> {
+        let (program, args) = self.split(&["version"]);
+        let out = without_compose_env(duct::cmd(program, &args))
+            .stdout_capture()
+            .stderr_capture()
+            .unchecked()
+            .run()
+            .ok()?;
+        (!out.status.success()).then(|| {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            last_line(if stderr.trim().is_empty() { &stdout } else { &stderr })
+        })
     }
 
     /// `compose -p P --project-directory D -f ... up -d --remove-orphans [--wait]`.

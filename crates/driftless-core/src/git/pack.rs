@@ -57,8 +57,12 @@ fn write_pack(
     let idx_tmp = Temp(Some(idx_tmp));
 
     let mut pack_out = Buffered(BufWriter::with_capacity(64 * 1024, pack_file));
+    // The remote's packs hold deltas in chains (up to 50 long); without a cache every object
+    // decodes its chain from the base again, which made a 2,000-commit copy 4x slower than git.
+    let mut src = src.clone();
+    src.objects.set_pack_cache(|| Box::new(DeltaBases::default()));
     let mut entries = pack::data::input::EntriesToBytesIter::new(
-        Missing::new(src, dst, tip),
+        Missing::new(&src, dst, tip),
         &mut pack_out,
         pack::data::Version::V2,
         hash,
@@ -232,6 +236,43 @@ impl Iterator for Missing<'_> {
             return Some(entry);
         }
         None
+    }
+}
+
+/// Decoded delta bases, to resolve the next object of a chain from its neighbour instead of
+/// from the chain's start: at most [`DeltaBases::LIMIT`] bytes, the oldest evicted first.
+#[derive(Default)]
+struct DeltaBases {
+    entries: std::collections::HashMap<(u32, u64), (gix::objs::Kind, Vec<u8>)>,
+    order: std::collections::VecDeque<(u32, u64)>,
+    bytes: usize,
+}
+
+impl DeltaBases {
+    const LIMIT: usize = 4 * 1024 * 1024;
+}
+
+impl pack::cache::DecodeEntry for DeltaBases {
+    fn put(&mut self, pack_id: u32, offset: u64, data: &[u8], kind: gix::objs::Kind, _compressed_size: usize) {
+        if data.len() > Self::LIMIT / 4 || self.entries.contains_key(&(pack_id, offset)) {
+            return;
+        }
+        while self.bytes + data.len() > Self::LIMIT {
+            let Some(oldest) = self.order.pop_front() else { break };
+            if let Some((_, old)) = self.entries.remove(&oldest) {
+                self.bytes -= old.len();
+            }
+        }
+        self.bytes += data.len();
+        self.order.push_back((pack_id, offset));
+        self.entries.insert((pack_id, offset), (kind, data.to_vec()));
+    }
+
+    fn get(&mut self, pack_id: u32, offset: u64, out: &mut Vec<u8>) -> Option<(gix::objs::Kind, usize)> {
+        let (kind, data) = self.entries.get(&(pack_id, offset))?;
+        out.clear();
+        out.extend_from_slice(data);
+        Some((*kind, data.len()))
     }
 }
 

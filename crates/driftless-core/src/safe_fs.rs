@@ -88,12 +88,14 @@ fn open_checked(path: &Path, follow: bool) -> io::Result<File> {
 }
 
 /// Create a new file beside `dest` under an unpredictable name (`.<prefix>-<random>`), never
-/// following a link and never reusing what stands there. Returns the handle and the name.
+/// following a link and never reusing what stands there. Returns the handle (open for reading
+/// too, so a writer can read back what it wrote) and the name.
 pub fn create_temp_beside(dest: &Path, prefix: &str, mode: u32) -> io::Result<(File, PathBuf)> {
     let dir = dest.parent().unwrap_or(Path::new("."));
     loop {
         let path = dir.join(format!(".{prefix}-{:016x}", random()));
         match OpenOptions::new()
+            .read(true)
             .write(true)
             .create_new(true)
             .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)

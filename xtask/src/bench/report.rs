@@ -84,6 +84,10 @@ pub struct Results {
     pub change: Vec<Series>,
     /// No-change cases over git:// (empty if git daemon did not start).
     pub git_daemon: Vec<Series>,
+    /// Checkouts owned by another user, synced by root (empty unless run as root).
+    pub foreign: Vec<Series>,
+    /// One checkout far behind, sync-repo against `git pull --ff-only` (the baseline).
+    pub behind: Vec<Series>,
     /// hyperfine (name, mean ms, median ms) on one repo, if hyperfine ran.
     pub hyperfine: Option<Vec<(String, f64, f64)>>,
     /// Peak RSS rows.
@@ -130,6 +134,8 @@ fn find<'a>(results: &'a Results, key: &str) -> Option<&'a Series> {
         .iter()
         .chain(&results.change)
         .chain(&results.git_daemon)
+        .chain(&results.foreign)
+        .chain(&results.behind)
         .find(|s| s.key == key)
 }
 
@@ -140,9 +146,18 @@ fn ratio(results: &Results, slow: &str, fast: &str) -> Option<f64> {
 }
 
 fn table(out: &mut String, series: &[Series]) {
+    table_against(out, series, "script", "ms/repo");
+}
+
+/// A table whose last column divides the `baseline` row's median by each row's.
+fn table_against(out: &mut String, series: &[Series], baseline: &str, unit: &str) {
     let compare = series.iter().any(|s| s.is_baseline);
-    out.push_str("| what | transport | ms/repo (median) | min – max |");
-    out.push_str(if compare { " script ÷ this |\n" } else { "\n" });
+    out.push_str(&format!("| what | transport | {unit} (median) | min – max |"));
+    if compare {
+        out.push_str(&format!(" {baseline} ÷ this |\n"));
+    } else {
+        out.push('\n');
+    }
     out.push_str(if compare {
         "|---|---|---:|---:|---:|\n"
     } else {
@@ -228,6 +243,44 @@ pub fn render(r: &Results) -> String {
         table(&mut out, &r.git_daemon);
     }
 
+    if !r.foreign.is_empty() {
+        let rounds = r.foreign.first().map_or(0, |s| s.samples.len());
+        out.push_str(&format!(
+            "\n### Checkouts owned by another user, synced by root (median of {rounds} rounds)\n\n\
+             Every checkout belongs to `nobody` and the state dir to root: sync-repo does the git \
+             work in a worker running as the owner (privilege separation). The script runs as root \
+             with `safe.directory=*`, without which git refuses the repo. Change rows get one new \
+             commit per round.\n\n"
+        ));
+        // Each change row is compared with the script's change row, no change with no change.
+        let (same, change): (Vec<&Series>, Vec<&Series>) = r.foreign.iter().partition(|s| !s.key.ends_with("-change"));
+        for part in [same, change] {
+            let owned: Vec<Series> = part
+                .into_iter()
+                .map(|s| Series {
+                    key: s.key,
+                    label: s.label.clone(),
+                    transport: s.transport,
+                    samples: s.samples.clone(),
+                    is_baseline: s.is_baseline,
+                })
+                .collect();
+            table(&mut out, &owned);
+            out.push('\n');
+        }
+    }
+
+    if !r.behind.is_empty() {
+        let rounds = r.behind.first().map_or(0, |s| s.samples.len());
+        out.push_str(&format!(
+            "\n### One checkout {} commits behind (median of {rounds} rounds after one warm-up)\n\n\
+             Each run starts from a fresh copy of the same behind checkout (copy not timed). \
+             Over file the remote is the origin's path.\n\n",
+            super::sync::BEHIND
+        ));
+        table_against(&mut out, &r.behind, "git", "ms");
+    }
+
     if let Some(rows) = &r.hyperfine {
         out.push_str("\n### Cross-check: hyperfine on one repo, no change (30 runs)\n\n");
         out.push_str("| command | mean ms | median ms |\n|---|---:|---:|\n");
@@ -305,6 +358,40 @@ pub fn render(r: &Results) -> String {
             false,
         );
     }
+    if !r.foreign.is_empty() {
+        target(
+            "foreign owner, no change, one process per repo: ≥ 3× faster than the script",
+            "http",
+            ratio(r, "foreign-script", "foreign-single"),
+            "×",
+            3.0,
+            true,
+        );
+        target(
+            "foreign owner, one new commit, one process per repo: ≥ 3× faster than the script",
+            "http",
+            ratio(r, "foreign-script-change", "foreign-single-change"),
+            "×",
+            3.0,
+            true,
+        );
+    }
+    for (transport, prefix) in [("http", ""), ("file", "file-")] {
+        if r.behind.is_empty() {
+            break;
+        }
+        target(
+            &format!(
+                "{} commits behind: no slower than `git pull --ff-only`",
+                super::sync::BEHIND
+            ),
+            transport,
+            ratio(r, &format!("{prefix}behind-git"), &format!("{prefix}behind-single")),
+            "×",
+            1.0,
+            true,
+        );
+    }
     let reference: Vec<String> = [("http", ""), ("file", "file-")]
         .iter()
         .filter_map(|(t, p)| {
@@ -342,6 +429,8 @@ pub fn to_json(r: &Results) -> serde_json::Value {
         "no_change": series_json(&r.no_change),
         "change": series_json(&r.change),
         "git_daemon": series_json(&r.git_daemon),
+        "foreign": series_json(&r.foreign),
+        "behind": series_json(&r.behind),
         "hyperfine": r.hyperfine.as_ref().map(|rows| rows.iter().map(|(n, mean, med)| json!({"command": n, "mean_ms": mean, "median_ms": med})).collect::<Vec<_>>()),
         "peak_rss_kb": r.rss.iter().map(|row| json!({"run": row.label, "kb": row.kb})).collect::<Vec<_>>(),
         "notes": r.notes,

@@ -14,7 +14,7 @@ use serde_json::json;
 use super::median;
 use super::report::{self, Machine, Results, RssRow, Series};
 use crate::error::{Context, Error, Result, bail};
-use crate::fixture::{Pusher, clone_bare, clone_checkout, make_template, parallel};
+use crate::fixture::{Pusher, clone_bare, clone_checkout, make_template, parallel, set_origin_url};
 use crate::sandbox::{self, Sandbox, describe, has_program, stdout_of};
 use crate::workspace;
 
@@ -24,6 +24,10 @@ pub const FILES: usize = 200;
 pub const COMMITS: usize = 50;
 /// Processes whose peak RSS is sampled per case.
 const RSS_SAMPLES: usize = 5;
+/// Commits the far-behind checkout lacks.
+pub const BEHIND: usize = 2_000;
+/// The user who owns the checkouts of the privilege-separated case: `nobody`.
+const FOREIGN_OWNER: &str = "65534:65534";
 
 /// The controller from RFC 005, verbatim: what sync-repo replaces.
 pub const RFC005_SCRIPT: &str = r#"#!/bin/bash
@@ -533,6 +537,16 @@ fn run_in(opts: &Options, sb: &Sandbox, bin: PathBuf, root: &Path) -> Result<Res
         Vec::new()
     };
 
+    let foreign = if is_root() {
+        step("foreign owner: checkouts owned by nobody, synced by root");
+        foreign_owner(&bench, &template, &http, root, opts.rounds)?
+    } else {
+        notes.push("not root: no foreign-owner (privilege-separated) case".into());
+        Vec::new()
+    };
+    step(&format!("{BEHIND} commits behind"));
+    let behind = far_behind(&bench, &http, root, opts.rounds)?;
+
     drop(daemon);
     drop(http);
     Ok(Results {
@@ -544,10 +558,245 @@ fn run_in(opts: &Options, sb: &Sandbox, bin: PathBuf, root: &Path) -> Result<Res
         no_change,
         change,
         git_daemon,
+        foreign,
+        behind,
         hyperfine,
         rss,
         notes,
     })
+}
+
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// The privilege-separated path: every checkout owned by `nobody` (as one cloned by a `deploy`
+/// user), the state dir root's, sync-repo run by root, so the git work runs in a worker with
+/// the owner's uid. The script runs as root on its own such checkouts, with `safe.directory=*`
+/// (without it git refuses a foreign owner's repo). Own origins and pusher, so the other
+/// cases' checkouts stay where their rounds left them.
+fn foreign_owner(bench: &Bench, template: &Path, http: &SmartHttp, root: &Path, rounds: usize) -> Result<Vec<Series>> {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = bench.sb;
+    let names: Vec<String> = (0..bench.repos.len()).map(|i| format!("f{i:03}")).collect();
+    parallel(&names, |name| {
+        clone_bare(sb, template, &bench.forge.join(format!("{name}.git")))
+    })?;
+    let checkouts = root.join("foreign");
+    let repos: Vec<Repo> = names
+        .iter()
+        .map(|name| {
+            let repo_file = format!("{name}.git");
+            let origin = bench.forge.join(&repo_file);
+            Repo {
+                name: name.clone(),
+                file_url: format!("file://{}", origin.display()),
+                origin,
+                script_checkout: checkouts.join("script").join(name),
+                sync_checkout: checkouts.join("sync-repo").join(name),
+                http_url: http.url(&repo_file),
+                git_url: None,
+            }
+        })
+        .collect();
+    parallel(&repos, |repo| {
+        clone_checkout(sb, &repo.origin, &repo.script_checkout, &repo.http_url)?;
+        clone_checkout(sb, &repo.origin, &repo.sync_checkout, &repo.http_url)
+    })?;
+    // The sandbox is 0700; the owner must reach its checkouts.
+    std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755))?;
+    sandbox::run(sb.command("chown").args(["-R", FOREIGN_OWNER]).arg(&checkouts))?;
+    let state_dir = root.join("state-foreign");
+    std::fs::create_dir_all(&state_dir)?;
+    let foreign = Bench {
+        sb,
+        bin: bench.bin.clone(),
+        script: bench.script.clone(),
+        forge: bench.forge.clone(),
+        http_base: bench.http_base.clone(),
+        http_config: bench.http_config.clone(),
+        file_config: bench.file_config.clone(),
+        state_dir,
+        repos,
+    };
+    let script = |repo: &Repo| {
+        let mut cmd = foreign.script(repo, Transport::Http);
+        cmd.env("GIT_CONFIG_COUNT", "1")
+            .env("GIT_CONFIG_KEY_0", "safe.directory")
+            .env("GIT_CONFIG_VALUE_0", "*");
+        cmd
+    };
+    let sync = |repo: &Repo| foreign.sync_single(repo, None);
+    let mut series = vec![
+        Series::new("foreign-script", "RFC 005 script as root, one `bash` per repo", "http").baseline(),
+        Series::new(
+            "foreign-single",
+            "`sync-repo PATH` as root (worker as the owner), one process per repo",
+            "http",
+        ),
+        Series::new(
+            "foreign-script-change",
+            "one new commit: RFC 005 script as root, one `bash` per repo",
+            "http",
+        )
+        .baseline(),
+        Series::new(
+            "foreign-single-change",
+            "one new commit: `sync-repo PATH` as root (worker as the owner)",
+            "http",
+        ),
+    ];
+    for round in 0..=rounds {
+        let warm = if round == 0 { " (warm-up)" } else { "" };
+        step(&format!("foreign owner, no change, round {round}/{rounds}{warm}"));
+        let script_ms = foreign.per_repo(Expect::Stdout("Repository in sync."), script)?;
+        let sync_ms = foreign.per_repo(Expect::Stdout("in sync"), sync)?;
+        if round > 0 {
+            series[0].samples.push(script_ms);
+            series[1].samples.push(sync_ms);
+        }
+    }
+    let mut pusher = Pusher::new(sb, template, root.join("foreign-pusher"))?;
+    for round in 1..=rounds {
+        step(&format!("foreign owner, change, round {round}/{rounds}"));
+        pusher.commit(sb)?;
+        parallel(&foreign.repos, |repo| pusher.push(sb, &repo.origin))?;
+        let script_ms = || foreign.per_repo(Expect::Stdout("Changes detected"), script);
+        let sync_ms = || foreign.per_repo(Expect::Stdout("updated"), sync);
+        let (script_ms, sync_ms) = if round % 2 == 1 {
+            let s = script_ms()?;
+            (s, sync_ms()?)
+        } else {
+            let c = sync_ms()?;
+            (script_ms()?, c)
+        };
+        series[2].samples.push(script_ms);
+        series[3].samples.push(sync_ms);
+    }
+    let tip = pusher.head(sb)?;
+    parallel(&foreign.repos, |repo| {
+        let checkout = &repo.sync_checkout;
+        let git = || {
+            let mut cmd = sb.command("git");
+            cmd.args(["-c", "safe.directory=*", "-C"]).arg(checkout);
+            cmd
+        };
+        // Ownership first: `git status` as root would rewrite the index as root's.
+        let root_owned = stdout_of(
+            sb.command("find")
+                .arg(checkout)
+                .args(["-not", "-user", "65534", "-print", "-quit"]),
+        )?;
+        let head = stdout_of(git().args(["rev-parse", "HEAD"]))?;
+        let status = stdout_of(git().args(["--no-optional-locks", "status", "--porcelain"]))?;
+        if head != tip || !status.is_empty() || !root_owned.is_empty() {
+            bail!(
+                "{}: HEAD {head}, expected {tip}; status:\n{status}\nnot the owner's: {root_owned}",
+                checkout.display()
+            );
+        }
+        Ok(())
+    })?;
+    Ok(series)
+}
+
+/// A checkout [`BEHIND`] commits behind its origin, over http and over a local path: sync-repo
+/// against `git pull --ff-only`, each run on a fresh copy of the same behind checkout (the copy
+/// is not timed). The origin's history comes from `git fast-import`, packed with deltas.
+fn far_behind(bench: &Bench, http: &SmartHttp, root: &Path, rounds: usize) -> Result<Vec<Series>> {
+    let sb = bench.sb;
+    let long = bench.forge.join("long.git");
+    make_template(sb, &long, FILES, BEHIND + 1)?;
+    sandbox::run(
+        sb.git(&long)
+            .args(["update-ref", "refs/heads/base", &format!("main~{BEHIND}")]),
+    )?;
+    let tip = stdout_of(sb.git(&long).args(["rev-parse", "main"]))?;
+    let state_dir = root.join("state-behind");
+    let mut series = Vec::new();
+    for t in [Transport::Http, Transport::File] {
+        let url = match t {
+            Transport::Http => http.url("long.git"),
+            Transport::File => long.display().to_string(),
+        };
+        // Only the base's objects (no hard links to the origin's), on `main` tracking `main`.
+        let pristine = root.join(format!("behind-{}", t.name()));
+        sandbox::run(
+            sb.command("git")
+                .args(["clone", "--quiet", "--no-local", "--single-branch", "-b", "base"])
+                .arg(&long)
+                .arg(&pristine),
+        )?;
+        for args in [
+            &["branch", "-m", "base", "main"][..],
+            &["config", "remote.origin.fetch", "+refs/heads/*:refs/remotes/origin/*"],
+            &["config", "branch.main.merge", "refs/heads/main"],
+            &["update-ref", "refs/remotes/origin/main", "HEAD"],
+            &["update-ref", "-d", "refs/remotes/origin/base"],
+        ] {
+            sandbox::run(sb.git(&pristine).args(args))?;
+        }
+        let _ = sb
+            .git(&pristine)
+            .args(["symbolic-ref", "-d", "refs/remotes/origin/HEAD"])
+            .output();
+        set_origin_url(&pristine, &url)?;
+        let work = root.join(format!("behind-work-{}", t.name()));
+        let fresh = || -> Result<()> {
+            match std::fs::remove_dir_all(&work) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                _ => {}
+            }
+            sandbox::run(sb.command("cp").arg("-a").arg(&pristine).arg(&work))?;
+            Ok(())
+        };
+        let timed = |mut cmd: Command, expect: Expect| -> Result<f64> {
+            fresh()?;
+            let start = Instant::now();
+            let output = cmd.stdin(Stdio::null()).output();
+            let ms = start.elapsed().as_secs_f64() * 1000.0;
+            check(&cmd, output, expect)?;
+            let head = stdout_of(sb.git(&work).args(["rev-parse", "HEAD"]))?;
+            if head != tip {
+                bail!("`{}` left HEAD at {head}, not {tip}", describe(&cmd));
+            }
+            Ok(ms)
+        };
+        let git = || {
+            let mut cmd = sb.git(&work);
+            cmd.args(["pull", "--quiet", "--ff-only"]);
+            cmd
+        };
+        let sync = || {
+            let mut cmd = sb.command(&bench.bin);
+            cmd.arg("--state-dir").arg(&state_dir).arg(&work);
+            cmd
+        };
+        let (git_key, sync_key) = match t {
+            Transport::Http => ("behind-git", "behind-single"),
+            Transport::File => ("file-behind-git", "file-behind-single"),
+        };
+        let mut git_series = Series::new(git_key, "`git pull --ff-only`", t.name()).baseline();
+        let mut sync_series = Series::new(sync_key, "`sync-repo PATH`", t.name());
+        for round in 0..=rounds {
+            let warm = if round == 0 { " (warm-up)" } else { "" };
+            step(&format!("{BEHIND} behind ({}), round {round}/{rounds}{warm}", t.name()));
+            let (git_ms, sync_ms) = if round % 2 == 1 {
+                let g = timed(git(), Expect::Stdout(""))?;
+                (g, timed(sync(), Expect::Stdout("updated"))?)
+            } else {
+                let s = timed(sync(), Expect::Stdout("updated"))?;
+                (timed(git(), Expect::Stdout(""))?, s)
+            };
+            if round > 0 {
+                git_series.samples.push(git_ms);
+                sync_series.samples.push(sync_ms);
+            }
+        }
+        series.extend([git_series, sync_series]);
+    }
+    Ok(series)
 }
 
 /// Commit once in the pusher and push that commit to every origin (or the first `only` ones).

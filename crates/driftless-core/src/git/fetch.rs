@@ -416,49 +416,10 @@ fn local_remote(url: &str) -> Option<gix::Repository> {
     gix::open_opts(path, gix::open::Options::isolated()).ok()
 }
 
-/// Copy every object reachable from `tip` that `dst` lacks, children before parents: an
-/// object present in `dst` then always has everything below it, even after a crash half-way,
-/// so the walk can stop at the first object it already has.
+/// Copy every object reachable from `tip` that `dst` lacks into one new pack, as `git fetch`
+/// from a path does (see [`super::pack`]); returns how many objects it copied.
 fn copy_missing_objects(src: &gix::Repository, dst: &gix::Repository, tip: ObjectId) -> Result<usize, gix::Error> {
-    use gix::objs::Kind;
-    use gix::prelude::Write;
-    // (id, children pushed?) as an explicit post-order walk.
-    let mut stack = vec![(tip, false)];
-    let mut seen = std::collections::HashSet::new();
-    let mut copied = 0;
-    while let Some((id, expanded)) = stack.pop() {
-        if dst.has_object(id) {
-            continue;
-        }
-        let object = src.find_object(id)?;
-        if expanded {
-            dst.objects.write_buf(object.kind, &object.data)?;
-            copied += 1;
-            continue;
-        }
-        if !seen.insert(id) {
-            continue;
-        }
-        stack.push((id, true));
-        match object.kind {
-            Kind::Commit => {
-                let commit = object.into_commit();
-                stack.push((commit.tree_id()?.detach(), false));
-                stack.extend(commit.parent_ids().map(|p| (p.detach(), false)));
-            }
-            Kind::Tree => {
-                for entry in object.into_tree().iter() {
-                    let entry = entry?;
-                    if !entry.mode().is_commit() {
-                        stack.push((entry.object_id(), false));
-                    }
-                }
-            }
-            Kind::Tag => stack.push((object.into_tag().target_id()?.detach(), false)),
-            Kind::Blob => {}
-        }
-    }
-    Ok(copied)
+    Ok(super::pack::copy_missing(src, dst, tip)?.map_or(0, |written| written.objects as usize))
 }
 
 type BoxedTransport = Box<dyn gix::protocol::transport::client::blocking_io::Transport + Send>;

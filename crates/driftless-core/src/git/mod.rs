@@ -7,6 +7,7 @@
 //! - [`fast_forward`]: move a clean checkout forward, writing only the paths that changed.
 //! - [`filters`]: blobs to worktree files and back, as git converts them (attributes, eol, drivers).
 //! - [`sparse`]: which paths a sparse checkout keeps out of the worktree.
+//! - [`pack`]: copy what a remote on this host has and a checkout lacks, as one pack.
 //! - [`locks`]: the lock files a run takes in `.git`, and taking back those a killed run left.
 //! - [`preserve`]: save local commits and uncommitted work before `--force` takes the remote state.
 
@@ -17,6 +18,7 @@ pub mod filters;
 pub mod history;
 pub mod http;
 pub mod locks;
+pub mod pack;
 pub mod preserve;
 pub mod sparse;
 

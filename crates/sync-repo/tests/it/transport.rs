@@ -35,6 +35,66 @@ fn file_url_origin() {
     update_then_in_sync_via_origin(&w, &url);
 }
 
+/// `git count-objects -v` as (loose objects, packs).
+fn object_counts(w: &World) -> (u64, u64) {
+    let out = w.git(&["count-objects", "-v"]);
+    let field = |name: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(": ")?.trim().parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("no {name} in count-objects:\n{out}"))
+    };
+    (field("count"), field("packs"))
+}
+
+/// 500 new commits from a remote on this host (`url`, a path or file://): one new pack with
+/// its index, as `git fetch` writes, and not one loose file per object.
+fn local_remote_writes_one_pack(w: &World, url: &str) {
+    w.git(&["remote", "set-url", "origin", url]);
+    let before = w.head();
+    w.origin.commit_many(500);
+    let (loose, packs) = object_counts(w);
+    let mtimes = MtimeSnapshot::take(&w.checkout);
+    let run = w.sync(&["--json"]);
+    run.expect_code(0);
+    assert_eq!(run.json()["outcome"], "updated", "{}", run.stdout);
+    assert_eq!(
+        object_counts(w),
+        (loose, packs + 1),
+        "(loose objects, packs) after the sync: one new pack and no new loose object"
+    );
+    w.assert_updated_from(&before, &mtimes);
+    let pack_dir = w.checkout.join(".git/objects/pack");
+    let names: Vec<String> = std::fs::read_dir(&pack_dir)
+        .expect("read objects/pack")
+        .map(|e| e.expect("dir entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .all(|n| n.starts_with("pack-") && (n.ends_with(".pack") || n.ends_with(".idx"))),
+        "only packs and their indices in objects/pack, no temp file: {names:?}"
+    );
+    // And the next run has nothing to fetch.
+    let run = w.sync(&["--json"]);
+    run.expect_code(0);
+    assert_eq!(run.json()["outcome"], "in_sync", "{}", run.stdout);
+    assert_eq!(object_counts(w), (loose, packs + 1), "an in-sync run writes no object");
+}
+
+#[test]
+fn local_path_remote_writes_one_pack() {
+    let w = World::new("path-pack");
+    let url = w.origin.path_url();
+    local_remote_writes_one_pack(&w, &url);
+}
+
+#[test]
+fn file_url_remote_writes_one_pack() {
+    let w = World::new("file-pack");
+    let url = w.origin.file_url();
+    local_remote_writes_one_pack(&w, &url);
+}
+
 #[test]
 fn remote_flag_overrides_origin() {
     let w = World::new("remote-flag");

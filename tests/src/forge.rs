@@ -22,9 +22,23 @@ struct Server {
     log: PathBuf,
 }
 
+/// The loopback address every server binds, unless it is told to use IPv6's.
+const LOOPBACK: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
 impl Server {
     /// Spawn `cmd` (which must listen on `port`) and wait until it accepts connections.
-    fn spawn(mut cmd: Command, port: u16, log: PathBuf, what: &str) -> Result<Server, String> {
+    fn spawn(cmd: Command, port: u16, log: PathBuf, what: &str) -> Result<Server, String> {
+        Server::spawn_on(cmd, LOOPBACK, port, log, what)
+    }
+
+    /// [`Server::spawn`] for a server listening on `host` (127.0.0.1 or ::1).
+    fn spawn_on(
+        mut cmd: Command,
+        host: std::net::IpAddr,
+        port: u16,
+        log: PathBuf,
+        what: &str,
+    ) -> Result<Server, String> {
         let log_file = std::fs::File::create(&log).map_err(|e| format!("create {}: {e}", log.display()))?;
         let log_err = log_file.try_clone().map_err(|e| format!("dup log: {e}"))?;
         cmd.stdin(Stdio::null())
@@ -39,12 +53,12 @@ impl Server {
                 let log = std::fs::read_to_string(&server.log).unwrap_or_default();
                 return Err(format!("{what} exited at start ({status}): {log}"));
             }
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            if TcpStream::connect((host, port)).is_ok() {
                 return Ok(server);
             }
             if start.elapsed() > START_TIMEOUT {
                 return Err(format!(
-                    "{what} did not answer on 127.0.0.1:{port} within {START_TIMEOUT:?}"
+                    "{what} did not answer on {host} port {port} within {START_TIMEOUT:?}"
                 ));
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -180,6 +194,8 @@ impl GitDaemon {
 #[derive(Debug)]
 pub struct SmartHttp {
     server: Server,
+    /// 127.0.0.1, or ::1 with [`HttpOptions::ipv6`].
+    host: std::net::IpAddr,
     dir: tempfile::TempDir,
     /// With TLS: the throwaway CA that signed the forge's certificate.
     ca: Option<PathBuf>,
@@ -210,6 +226,18 @@ impl SmartHttp {
     /// A forge set up as `options` say (TLS, a fixed port, basic auth, extra lighttpd config).
     pub fn start_with(root: &Path, options: &HttpOptions) -> Result<SmartHttp, String> {
         let tls = options.tls;
+        let host = if options.ipv6 {
+            if !has_ipv6_loopback() {
+                return Err("this machine has no IPv6 loopback (::1)".to_owned());
+            }
+            std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
+        } else {
+            LOOPBACK
+        };
+        let bind = match host {
+            std::net::IpAddr::V6(addr) => format!("[{addr}]"),
+            std::net::IpAddr::V4(addr) => addr.to_string(),
+        };
         let lighttpd = find_program("lighttpd")
             .ok_or_else(|| "lighttpd is not installed (apt-get install -y lighttpd)".to_owned())?;
         let backend = git_exec_path()?.join("git-http-backend");
@@ -270,7 +298,7 @@ impl SmartHttp {
 accesslog.filename = "{accesslog}"
 accesslog.format = "%r %s"
 server.document-root = "{docroot}"
-server.bind = "127.0.0.1"
+server.bind = "{bind}"
 server.port = {port}
 server.errorlog = "{errorlog}"
 server.max-keep-alive-requests = 1000
@@ -302,10 +330,11 @@ $HTTP["url"] =~ "^/git" {{
             std::fs::write(&conf, text).map_err(|e| format!("write {}: {e}", conf.display()))?;
             let mut cmd = Command::new(&lighttpd);
             cmd.env_clear().env("PATH", &path_env).arg("-D").arg("-f").arg(&conf);
-            match Server::spawn(cmd, port, dir.path().join("lighttpd.log"), "lighttpd") {
+            match Server::spawn_on(cmd, host, port, dir.path().join("lighttpd.log"), "lighttpd") {
                 Ok(server) => {
                     return Ok(SmartHttp {
                         server,
+                        host,
                         dir,
                         ca,
                         marks: 0.into(),
@@ -320,8 +349,8 @@ $HTTP["url"] =~ "^/git" {{
         Err(last_err)
     }
 
-    /// `http://127.0.0.1:PORT/git/<repo_rel>` (https with TLS), without the port when it is the
-    /// scheme's default.
+    /// `http://127.0.0.1:PORT/git/<repo_rel>` (https with TLS; `[::1]` with
+    /// [`HttpOptions::ipv6`]), without the port when it is the scheme's default.
     pub fn url(&self, repo_rel: &str) -> String {
         let (scheme, default_port) = if self.ca.is_some() {
             ("https", 443)
@@ -333,7 +362,11 @@ $HTTP["url"] =~ "^/git" {{
         } else {
             format!(":{}", self.server.port)
         };
-        format!("{scheme}://127.0.0.1{port}/git/{}", repo_rel.trim_start_matches('/'))
+        let host = match self.host {
+            std::net::IpAddr::V6(addr) => format!("[{addr}]"),
+            std::net::IpAddr::V4(addr) => addr.to_string(),
+        };
+        format!("{scheme}://{host}{port}/git/{}", repo_rel.trim_start_matches('/'))
     }
 
     /// With TLS, the PEM file of the CA that signed the forge's certificate.
@@ -356,10 +389,10 @@ $HTTP["url"] =~ "^/git" {{
         assert!(self.ca.is_none(), "requests() sends its marker in plain http");
         let mark = self.marks.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
         let target = format!("/driftless-mark-{mark}");
-        let mut stream = TcpStream::connect(("127.0.0.1", self.server.port)).expect("connect to the forge");
+        let mut stream = TcpStream::connect((self.host, self.server.port)).expect("connect to the forge");
         write!(
             stream,
-            "GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+            "GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
         )
         .expect("send mark");
         let _ = stream.read_to_end(&mut Vec::new());
@@ -398,6 +431,55 @@ pub struct HttpOptions {
     pub basic_auth: Option<(String, String)>,
     /// More lighttpd config, e.g. `url.redirect = (...)`.
     pub extra_conf: String,
+    /// Listen on the IPv6 loopback `[::1]` only (Err at start when the machine has none).
+    pub ipv6: bool,
+}
+
+/// Whether this machine has the IPv6 loopback address: a socket can bind `[::1]`.
+pub fn has_ipv6_loopback() -> bool {
+    TcpListener::bind((std::net::Ipv6Addr::LOCALHOST, 0)).is_ok()
+}
+
+/// An address that takes no new connection: a listener whose accept queue is full and never
+/// drained, so the kernel drops every further SYN and a client's connect waits until its own
+/// timeout, as with a forge behind a firewall that drops packets. Closed on drop.
+#[derive(Debug)]
+pub struct Unreachable {
+    port: u16,
+    _listener: TcpListener,
+    _queued: Vec<TcpStream>,
+}
+
+impl Unreachable {
+    /// Listen on a free loopback port with a backlog of 0 and fill the queue.
+    pub fn start() -> Result<Unreachable, String> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).map_err(|e| format!("bind 127.0.0.1:0: {e}"))?;
+        let port = listener.local_addr().map_err(|e| format!("local_addr: {e}"))?.port();
+        // listen(2) again on a listening socket changes its backlog.
+        rustix::net::listen(&listener, 0).map_err(|e| format!("listen backlog 0: {e}"))?;
+        let mut queued = Vec::new();
+        for _ in 0..8 {
+            match TcpStream::connect_timeout(&(LOOPBACK, port).into(), Duration::from_millis(200)) {
+                Ok(stream) => queued.push(stream),
+                // The queue is full: connects no longer complete.
+                Err(_) => {
+                    return Ok(Unreachable {
+                        port,
+                        _listener: listener,
+                        _queued: queued,
+                    });
+                }
+            }
+        }
+        Err(format!(
+            "127.0.0.1:{port} still took connections after 8 with a backlog of 0"
+        ))
+    }
+
+    /// `http://127.0.0.1:PORT/<path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}/{}", self.port, path.trim_start_matches('/'))
+    }
 }
 
 /// A CA and a server certificate for 127.0.0.1 it signed, in `dir` (`ca.pem`, `server.crt`,

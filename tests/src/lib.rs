@@ -12,6 +12,6 @@ pub mod run;
 
 pub use env::{TestEnv, bin_path, git, git_output};
 pub use fixture::Origin;
-pub use forge::{GitDaemon, HttpOptions, SmartHttp, Sshd, Stall, Tinyproxy, require_service};
+pub use forge::{GitDaemon, HttpOptions, SmartHttp, Sshd, Stall, Tinyproxy, Unreachable, require_service};
 pub use oracle::{MtimeSnapshot, RepoSnapshot};
 pub use run::Run;

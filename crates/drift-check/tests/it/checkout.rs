@@ -176,3 +176,55 @@ fn unconfigured_checkout_by_path_is_labelled_by_path_and_fixed_by_path() {
     run.expect_code(0);
     assert!(run.stdout.starts_with("no drift"), "{}", run.stdout);
 }
+
+/// sync-repo moves a submodule's gitlink only (as `git pull` does without
+/// `--recurse-submodules`): a populated submodule left at the old commit is drift, fixed by
+/// `git submodule update`; an unpopulated one is not (`git status` shows nothing for it).
+#[test]
+fn a_populated_submodule_behind_its_gitlink_is_fixed_by_git_submodule_update() {
+    let host = Host::new("");
+    let lib = driftless_tests::Origin::new(&host.env, "hub-lib");
+    let url = lib.path_url();
+    // git refuses local-path submodule URLs unless told otherwise; a forge URL needs nothing.
+    let file_ok = ["-c", "protocol.file.allow=always"];
+    let mut add = file_ok.to_vec();
+    add.extend(["submodule", "add", "-q", url.as_str(), "vendor/lib"]);
+    driftless_tests::git(&host.origin.work, &add);
+    host.origin.commit("add a submodule");
+    host.tool(&format!("sync-repo {REPO}")).expect_code(0);
+    host.assert_clean(&[]);
+
+    let mut update = file_ok.to_vec();
+    update.extend(["submodule", "update", "-q", "--init"]);
+    host.git(&update);
+    let sub = host.checkout.join("vendor/lib");
+    let old = driftless_tests::git(&sub, &["rev-parse", "HEAD"]).trim().to_owned();
+    host.assert_clean(&[]);
+
+    lib.write("lib.txt", "v2\n");
+    let new = lib.commit("lib v2");
+    let authoring_sub = host.origin.work.join("vendor/lib");
+    driftless_tests::git(&authoring_sub, &["pull", "-q", "--ff-only", "origin", "main"]);
+    host.origin.commit("bump the submodule");
+    host.tool(&format!("sync-repo {REPO}")).expect_code(0);
+
+    let row = host.assert_drift(
+        &[],
+        "checkout",
+        "submodules",
+        &format!(
+            "1 submodule(s) out of date: vendor/lib at {}, recorded {}",
+            &old[..7],
+            &new[..7]
+        ),
+    );
+    assert_eq!(
+        row.fix(),
+        format!("{} submodule update --init vendor/lib", host.git_c())
+    );
+    // The host's git config for this submodule allows its local-path URL.
+    driftless_tests::git(&sub, &["config", "protocol.file.allow", "always"]);
+    host.run_fix(row.fix());
+    host.assert_clean(&[]);
+    assert_eq!(driftless_tests::git(&sub, &["rev-parse", "HEAD"]).trim(), new);
+}

@@ -169,6 +169,7 @@ pub fn check(target: &Target, state: &StateDir, options: &super::Options, report
         }
         Err(err) => report.push(Part::Checkout, "dirty", Status::Unknown, error_chain(&err), None),
     }
+    submodules(&checkout, &git, report);
     match checkout.untracked_paths() {
         Ok(mut paths) => {
             // A `.driftless-hold` marker puts a stack on hold on purpose: not drift.
@@ -240,4 +241,67 @@ pub fn check(target: &Target, state: &StateDir, options: &super::Options, report
     }
     let root = checkout.workdir.clone();
     Some(Opened { checkout, root })
+}
+
+/// Submodules whose checked-out commit is not the one the checkout records: sync-repo moves
+/// the gitlink only (as `git pull` does without `--recurse-submodules`), so a populated
+/// submodule stays behind until someone updates it. An unpopulated one is no drift: `git status`
+/// shows nothing for it either. No row at all for a repo without submodules.
+fn submodules(checkout: &Checkout, git: &str, report: &mut RepoReport) {
+    use crate::git::checkout::SubmoduleHead;
+    let submodules = match checkout.submodules() {
+        Ok(submodules) if submodules.is_empty() => return,
+        Ok(submodules) => submodules,
+        Err(err) => {
+            report.push(Part::Checkout, "submodules", Status::Unknown, error_chain(&err), None);
+            return;
+        }
+    };
+    let mut stale = Vec::new();
+    let mut unreadable = Vec::new();
+    for submodule in &submodules {
+        let path = Checkout::display(submodule.path.as_ref());
+        match &submodule.checked_out {
+            SubmoduleHead::At(id) if *id != submodule.recorded => stale.push(format!(
+                "{path} at {}, recorded {}",
+                crate::git::short(id),
+                crate::git::short(&submodule.recorded)
+            )),
+            SubmoduleHead::Unreadable(why) => unreadable.push(format!("{path}: {why}")),
+            SubmoduleHead::At(_) | SubmoduleHead::Unpopulated => {}
+        }
+    }
+    if !stale.is_empty() {
+        let paths: Vec<String> = submodules
+            .iter()
+            .filter(|s| matches!(&s.checked_out, SubmoduleHead::At(id) if *id != s.recorded))
+            .map(|s| crate::git::shell_quote(&Checkout::display(s.path.as_ref())))
+            .collect();
+        report.push(
+            Part::Checkout,
+            "submodules",
+            Status::Drift,
+            format!("{} submodule(s) out of date: {}", stale.len(), stale.join("; ")),
+            Some(format!("{git} submodule update --init {}", paths.join(" "))),
+        );
+    } else if !unreadable.is_empty() {
+        report.push(
+            Part::Checkout,
+            "submodules",
+            Status::Unknown,
+            format!("cannot read submodule HEAD: {}", unreadable.join("; ")),
+            None,
+        );
+    } else {
+        report.push(
+            Part::Checkout,
+            "submodules",
+            Status::Ok,
+            format!(
+                "{} submodule(s) at their recorded commits (or not populated)",
+                submodules.len()
+            ),
+            None,
+        );
+    }
 }

@@ -1,7 +1,8 @@
 //! What `drift-check` does: compare desired state (git) with live state (the checkout, the
 //! running stacks, the mirror) and report every difference with the command that fixes it.
 //!
-//! - [`checkout`]: behind, ahead, diverged, dirty, untracked, wrong branch, sync age.
+//! - [`checkout`]: behind, ahead, diverged, dirty, untracked, wrong branch, submodules left
+//!   behind their recorded commit, sync age.
 //! - [`stacks`]: applied vs desired digest, services missing, orphaned, exited or unhealthy,
 //!   compose's config hash vs the containers' label.
 //! - [`mirror`]: age of the last successful mirror, and with `--deep` its content.

@@ -23,6 +23,28 @@ pub enum Head {
     Detached(ObjectId),
 }
 
+/// A submodule (a gitlink in the index) and what its own worktree has checked out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submodule {
+    /// Repo-relative path.
+    pub path: BString,
+    /// The commit the index records for it.
+    pub recorded: ObjectId,
+    /// What is checked out there.
+    pub checked_out: SubmoduleHead,
+}
+
+/// What a submodule's directory holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubmoduleHead {
+    /// Not populated (an empty directory, or nothing): `git status` shows nothing for it.
+    Unpopulated,
+    /// A repository at this commit.
+    At(ObjectId),
+    /// A repository whose HEAD could not be read, and why.
+    Unreadable(String),
+}
+
 /// Why a checkout could not be opened or read.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -160,6 +182,42 @@ impl Checkout {
         paths.sort();
         paths.dedup();
         Ok(paths)
+    }
+
+    /// Every submodule in the index (except those a sparse checkout leaves out) with the commit
+    /// its directory has checked out, read without recursing further.
+    pub fn submodules(&self) -> Result<Vec<Submodule>, Error> {
+        use gix::index::entry::{Flags, Mode};
+        let index = self.repo.open_index().map_err(|err| Error::Read {
+            path: self.workdir.clone(),
+            source: gix::Error::from_error(err),
+        })?;
+        let mut found = Vec::new();
+        for entry in index.entries() {
+            if entry.mode != Mode::COMMIT || entry.flags.contains(Flags::SKIP_WORKTREE) {
+                continue;
+            }
+            let path = entry.path(&index);
+            let dir = self.worktree_path(path);
+            // A `.git` file (or directory) makes it populated, as `git submodule update` leaves it.
+            let checked_out = if std::fs::symlink_metadata(dir.join(".git")).is_err() {
+                SubmoduleHead::Unpopulated
+            } else {
+                match gix::open_opts(&dir, gix::open::Options::isolated())
+                    .map(|repo| repo.head_id().map(|id| id.detach()))
+                {
+                    Ok(Ok(id)) => SubmoduleHead::At(id),
+                    Ok(Err(err)) => SubmoduleHead::Unreadable(err.to_string()),
+                    Err(err) => SubmoduleHead::Unreadable(err.to_string()),
+                }
+            };
+            found.push(Submodule {
+                path: path.to_owned(),
+                recorded: entry.id,
+                checked_out,
+            });
+        }
+        Ok(found)
     }
 
     /// Tracked files whose local edits `git status` does not show: entries marked

@@ -53,6 +53,10 @@ pub enum ChangeKind {
     Deleted,
     /// Only the executable bit flips.
     Mode,
+    /// A submodule's recorded commit (its gitlink) moves. Only the index records it: as with
+    /// `git merge --ff-only` without `--recurse-submodules`, the submodule's own worktree is
+    /// left where it is.
+    Submodule,
 }
 
 /// One path that differs between the old and new commit.
@@ -169,6 +173,8 @@ impl Plan {
                     if a != b {
                         let kind = if a.id == b.id && is_file(a.mode) && is_file(b.mode) {
                             ChangeKind::Mode
+                        } else if a.mode == Mode::COMMIT && b.mode == Mode::COMMIT {
+                            ChangeKind::Submodule
                         } else {
                             ChangeKind::Modified
                         };
@@ -345,7 +351,10 @@ impl Plan {
                 || state == change.new
                 // A directory where a deleted file used to be: the new tree's files below it were
                 // already written.
-                || (state.is_some_and(|s| s.mode == Mode::DIR) && change.new.is_none());
+                || (state.is_some_and(|s| s.mode == Mode::DIR) && change.new.is_none())
+                // A submodule is a directory (or nothing, once removed) whatever commit it
+                // records: its worktree is not this update's to write.
+                || (state.is_none_or(|s| s.mode == Mode::DIR) && (is_gitlink(change.old) || is_gitlink(change.new)));
             if !ok {
                 foreign.push(change.path.clone());
             }
@@ -404,7 +413,13 @@ pub fn apply(checkout: &Checkout, plan: &Plan, update: RefUpdate<'_>, reflog: &s
     let mut emptied_dirs = Vec::new();
     for change in plan.changes.iter().rev().filter(|c| c.new.is_none()) {
         let abs = checkout.worktree_path(change.path.as_bstr());
-        remove_path(&abs).map_err(write_err(&abs))?;
+        if is_gitlink(change.old) {
+            // A removed submodule: git removes its directory only when empty (not populated);
+            // a populated one keeps its files and history, and shows as untracked.
+            let _ = std::fs::remove_dir(&abs);
+        } else {
+            remove_path(&abs).map_err(write_err(&abs))?;
+        }
         applied.removed += 1;
         if let Some(parent) = abs.parent() {
             emptied_dirs.push(parent.to_owned());
@@ -452,6 +467,12 @@ pub fn apply(checkout: &Checkout, plan: &Plan, update: RefUpdate<'_>, reflog: &s
 /// entry did not change (so `git status` stays fast) and read fresh for written paths.
 fn write_index(checkout: &Checkout, plan: &Plan, lock: IndexLock) -> Result<(), Error> {
     let changed: HashSet<&BStr> = plan.changes.iter().map(|c| c.path.as_bstr()).collect();
+    let moved: HashSet<&BStr> = plan
+        .changes
+        .iter()
+        .filter(|c| c.kind == ChangeKind::Submodule)
+        .map(|c| c.path.as_bstr())
+        .collect();
     let on_disk = checkout.repo.open_index().ok();
     let mut index = plan.new_index.clone();
     let (entries, paths) = index.entries_mut_and_pathbacking();
@@ -464,6 +485,8 @@ fn write_index(checkout: &Checkout, plan: &Plan, lock: IndexLock) -> Result<(), 
             .filter(|old| old.id == entry.id && old.mode == entry.mode);
         entry.stat = match previous {
             Some(old) => old.stat,
+            // git records no stat for a submodule whose gitlink moved: nothing was checked out.
+            None if moved.contains(path) => gix::index::entry::Stat::default(),
             None => gix::index::fs::Metadata::from_path_no_follow(&abs)
                 .ok()
                 .and_then(|meta| gix::index::entry::Stat::from_fs(&meta).ok())
@@ -725,6 +748,10 @@ fn is_file(mode: Mode) -> bool {
     mode == Mode::FILE || mode == Mode::FILE_EXECUTABLE
 }
 
+fn is_gitlink(side: Option<Side>) -> bool {
+    side.is_some_and(|s| s.mode == Mode::COMMIT)
+}
+
 /// What is at `path` (repo-relative `rela`) in the worktree, as a [`Side`]: the blob id git
 /// would store for a file (cleaned by `filters`, as `git status` compares) or a link, and its
 /// mode; `Mode::DIR` for a directory; `None` when nothing is there. A FIFO, socket or device is
@@ -805,7 +832,11 @@ fn write_entry(
         source,
     };
     if side.mode == Mode::COMMIT {
-        // A submodule: like `git clone` without --recursive, an empty directory.
+        // A submodule: like `git clone` without --recursive, an empty directory. A tracked file
+        // or link that stood there goes first (its local edits were refused or preserved).
+        if std::fs::symlink_metadata(dest).is_ok_and(|m| !m.is_dir()) {
+            std::fs::remove_file(dest).map_err(write_err)?;
+        }
         return std::fs::create_dir_all(dest).map_err(write_err);
     }
     let object = repo

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{TOOL, Target};
 use crate::exit::Exit;
 use crate::git::checkout::Checkout;
-use crate::git::fast_forward::{ChangeKind, Plan};
+use crate::git::fast_forward::{ChangeKind, Plan, Side};
 use crate::git::fetch::Remote;
 use crate::redact::redact;
 use crate::run::{RunHead, RunRecord};
@@ -37,6 +37,25 @@ pub struct PathChange {
     pub path: String,
     /// What happened to it.
     pub change: ChangeKind,
+    /// For a submodule (a gitlink): the commit it recorded before, if it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// For a submodule: the commit it records now, if it still exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+}
+
+impl PathChange {
+    /// "submodule lib/x moved 1a2b3c4..5d6e7f8" (or added, removed), for a submodule's change.
+    fn submodule_note(&self) -> Option<String> {
+        let short = |id: &str| id[..id.len().min(7)].to_owned();
+        match (self.from.as_deref(), self.to.as_deref()) {
+            (Some(from), Some(to)) => Some(format!("submodule {} moved {}..{}", self.path, short(from), short(to))),
+            (None, Some(to)) => Some(format!("submodule {} added at {}", self.path, short(to))),
+            (Some(from), None) => Some(format!("submodule {} removed (was {})", self.path, short(from))),
+            (None, None) => None,
+        }
+    }
 }
 
 /// The result of syncing one repo: printed as the summary line or as one `--json` record, and
@@ -144,7 +163,16 @@ impl Report {
             .as_deref()
             .map(|r| format!("; local work preserved at {r}"))
             .unwrap_or_default();
-        format!("{}: {detail}{preserved}", self.run.repo)
+        let submodules: String = match self.outcome {
+            Outcome::Updated | Outcome::WouldUpdate => self
+                .changes
+                .iter()
+                .filter_map(PathChange::submodule_note)
+                .map(|note| format!("; {note}"))
+                .collect(),
+            _ => String::new(),
+        };
+        format!("{}: {detail}{submodules}{preserved}", self.run.repo)
     }
 
     pub(super) fn with_remote(mut self, remote: &Remote) -> Report {
@@ -158,9 +186,17 @@ impl Report {
         self.changes = plan
             .changes
             .iter()
-            .map(|c| PathChange {
-                path: Checkout::display(c.path.as_ref()),
-                change: c.kind,
+            .map(|c| {
+                let gitlink = |side: Option<Side>| {
+                    side.filter(|s| s.mode == gix::index::entry::Mode::COMMIT)
+                        .map(|s| s.id.to_string())
+                };
+                PathChange {
+                    path: Checkout::display(c.path.as_ref()),
+                    change: c.kind,
+                    from: gitlink(c.old),
+                    to: gitlink(c.new),
+                }
             })
             .collect();
     }

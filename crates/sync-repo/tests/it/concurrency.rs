@@ -236,7 +236,7 @@ fn sigkill_mid_update_then_rerun_converges() {
 /// for a FIFO first: gix writes the reflog after taking the lock and before renaming it into
 /// place (creating it if missing), and opening a FIFO to write blocks, so the run stops exactly
 /// there. The reflog is put back as it was once the run is dead.
-fn kill_while_holding(w: &World, reference: &str) {
+pub(crate) fn kill_while_holding(w: &World, reference: &str) {
     let git_dir = w.checkout.join(".git");
     let reflog = git_dir.join("logs").join(reference);
     let lock = git_dir.join(format!("{reference}.lock"));

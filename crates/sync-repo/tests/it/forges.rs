@@ -275,3 +275,112 @@ fn ssh_with_a_deploy_key_and_a_pinned_host_key() {
     );
     snapshot.assert_unchanged(&w.checkout);
 }
+
+/// A forge that answers 403 unless the request carries `X-Deploy-Token: let-me-in` (lighttpd
+/// `mod_access` on a request-header condition, as a gateway in front of a forge would).
+fn forge_wanting_a_header(w: &World) -> Option<SmartHttp> {
+    let options = HttpOptions {
+        extra_conf: "server.modules += (\"mod_access\")\n\
+                     $REQUEST_HEADER[\"X-Deploy-Token\"] != \"let-me-in\" { url.access-deny = (\"\") }"
+            .into(),
+        ..HttpOptions::default()
+    };
+    require_service(SmartHttp::start_with(&w.env.path("remotes"), &options))
+}
+
+#[test]
+fn forbidden_is_authentication_failed_exit_2_and_http_extra_header_gets_in() {
+    let w = World::new("extra-header");
+    let Some(http) = forge_wanting_a_header(&w) else {
+        return;
+    };
+    let url = http.url("extra-header.git");
+    let header = "X-Deploy-Token: let-me-in";
+    // The oracle: git is refused with 403 without the header, and let in with it.
+    let refused = driftless_tests::git_output(&w.checkout, &["ls-remote", &url]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("403"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let refs = w.git(&["-c", &format!("http.extraHeader={header}"), "ls-remote", &url]);
+    assert!(refs.contains("refs/heads/main"), "{refs}");
+
+    w.git(&["remote", "set-url", "origin", &url]);
+    w.origin.write("a.txt", "behind a gateway\n");
+    w.origin.commit("upstream change");
+    let snapshot = RepoSnapshot::take(&w.checkout);
+    let run = w.sync(&["--json"]);
+    run.expect_code(2);
+    let reason = run.json()["reason"].as_str().unwrap_or_default().to_owned();
+    assert!(reason.contains("authentication failed"), "{}", run.all_output());
+    assert!(reason.contains("403"), "names the status: {reason}");
+    snapshot.assert_unchanged(&w.checkout);
+    assert!(
+        http.requests().iter().any(|r| r.ends_with(" 403")),
+        "the forge saw the request and refused it"
+    );
+
+    w.git(&["config", "http.extraHeader", header]);
+    update_then_in_sync_via_origin(&w, &url);
+    let requests = http.requests();
+    assert!(
+        !requests.is_empty() && requests.iter().all(|r| r.ends_with(" 200")),
+        "every request carried the header: {requests:?}"
+    );
+}
+
+#[test]
+fn http_connect_timeout_bounds_a_forge_that_takes_no_connection() {
+    let w = World::new("connect-timeout");
+    let unreachable = driftless_tests::Unreachable::start().expect("a loopback listener with a full queue");
+    // git itself has no connect timeout here (curl's 300 s); driftless reads this key.
+    w.git(&["config", "http.connectTimeout", "2"]);
+    let snapshot = RepoSnapshot::take(&w.checkout);
+    let run = bounded_sync(&w, &unreachable.url("x.git"));
+    run.expect_code(75);
+    // 2 s configured, against the 10 s default: well apart, so a slow machine cannot flip it.
+    assert!(
+        run.elapsed >= Duration::from_secs(1) && run.elapsed < Duration::from_secs(8),
+        "took {:?} with http.connectTimeout=2: {}",
+        run.elapsed,
+        run.all_output()
+    );
+    snapshot.assert_unchanged(&w.checkout);
+
+    // Unset, the default bound still ends the run, well before the unit's timeout.
+    w.git(&["config", "--unset", "http.connectTimeout"]);
+    let run = bounded_sync(&w, &unreachable.url("x.git"));
+    run.expect_code(75);
+    assert!(
+        run.elapsed < Duration::from_secs(60),
+        "took {:?} with the default connect timeout: {}",
+        run.elapsed,
+        run.all_output()
+    );
+    snapshot.assert_unchanged(&w.checkout);
+}
+
+#[test]
+fn an_ipv6_literal_url_reaches_the_forge() {
+    let w = World::new("ipv6");
+    if !driftless_tests::forge::has_ipv6_loopback() {
+        // Not a missing package: some machines have IPv6 off. CI fails only where ::1 exists.
+        eprintln!("SKIPPED: this machine has no IPv6 loopback (::1)");
+        return;
+    }
+    let options = HttpOptions {
+        ipv6: true,
+        ..HttpOptions::default()
+    };
+    let Some(http) = require_service(SmartHttp::start_with(&w.env.path("remotes"), &options)) else {
+        return;
+    };
+    let url = http.url("ipv6.git");
+    assert!(url.starts_with("http://[::1]:"), "{url}");
+    // The oracle: git itself reaches it.
+    let refs = w.git(&["ls-remote", &url]);
+    assert!(refs.contains("refs/heads/main"), "{refs}");
+    update_then_in_sync_via_origin(&w, &url);
+}

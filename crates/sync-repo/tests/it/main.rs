@@ -14,6 +14,7 @@ mod output;
 mod owner;
 mod planted;
 mod refuse;
+mod submodules;
 mod transport;
 mod update;
 

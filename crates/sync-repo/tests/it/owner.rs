@@ -127,3 +127,76 @@ fn a_checkout_owned_by_another_user_is_synced_as_that_user() {
     let head = git_as_owner(&w.checkout, &["rev-parse", "HEAD"]);
     assert_eq!(String::from_utf8_lossy(&head.stdout).trim(), next);
 }
+
+/// What `sync-repo@NAME.service` with a drop-in `User=nobody` runs: the whole tool as the
+/// owner, with the host's config (root's, world-readable), `$STATE_DIRECTORY` handed to that
+/// user as systemd hands it, and the owner's home (here none). No privilege separation is
+/// involved; nothing in the checkout ends up root-owned, and the record lands in that state dir.
+#[test]
+fn the_unit_with_a_user_drop_in_syncs_as_the_owner() {
+    if !is_root() {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI runs as root");
+        eprintln!("SKIPPED: switching to the owner needs root");
+        return;
+    }
+    let w = World::new("user-drop-in");
+    let before = w.head();
+    w.origin.write("a.txt", "upstream\n").remove("b.txt");
+    let tip = w.origin.commit("upstream change");
+    give_to_owner(&w);
+    // The owner's git reads the origin on a local path only if it owns it (a forge it would not).
+    chown(&w.origin.bare, &format!("{OWNER}:{OWNER}"));
+    // StateDirectory=driftless with User=: systemd creates it owned by that user.
+    let state = w.env.path("unit-state");
+    std::fs::create_dir_all(&state).expect("create the state dir");
+    chown(&state, &format!("{OWNER}:{OWNER}"));
+    let config = w.env.path("driftless.yaml");
+    std::fs::write(
+        &config,
+        format!("repos:\n  deployed:\n    path: {}\n", w.checkout.display()),
+    )
+    .expect("write the config");
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).expect("chmod config");
+    let mtimes = MtimeSnapshot::take(&w.checkout);
+
+    let mut unit_env = driftless_tests::env::isolated_env(Path::new("/nonexistent"));
+    unit_env.push(("STATE_DIRECTORY".into(), state.display().to_string()));
+    let out = Command::new("setpriv")
+        .args([
+            format!("--reuid={OWNER}"),
+            format!("--regid={OWNER}"),
+            "--clear-groups".to_owned(),
+        ])
+        .arg("env")
+        .arg("-i")
+        .args(unit_env.iter().map(|(k, v)| format!("{k}={v}")))
+        .arg(env!("CARGO_BIN_EXE_sync-repo"))
+        .arg("--config")
+        .arg(&config)
+        .arg("deployed")
+        .current_dir("/")
+        .output()
+        .expect("run sync-repo as the owner");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("deployed: updated"), "{stdout}");
+    assert_eq!(
+        not_owned(&w.checkout),
+        Vec::<PathBuf>::new(),
+        "paths in the checkout not owned by the owner"
+    );
+    let records = find_files(&state, "sync-repo.json");
+    assert_eq!(records.len(), 1, "one record in $STATE_DIRECTORY: {records:?}");
+    assert_eq!(
+        std::fs::metadata(&records[0]).expect("stat the record").uid(),
+        OWNER,
+        "the record is the owner's"
+    );
+    let status = git_as_owner(&w.checkout, &["status", "--porcelain"]);
+    assert_eq!(String::from_utf8_lossy(&status.stdout), "", "git status as the owner");
+
+    chown(&w.checkout, "0:0");
+    chown(&w.origin.bare, "0:0");
+    assert_eq!(w.head(), tip);
+    w.assert_updated_from(&before, &mtimes);
+}

@@ -127,7 +127,14 @@ impl Compose {
         (!out.status.success()).then(|| {
             let stderr = String::from_utf8_lossy(&out.stderr);
             let stdout = String::from_utf8_lossy(&out.stdout);
-            last_line(if stderr.trim().is_empty() { &stdout } else { &stderr })
+            // The first line says what is wrong (`docker: 'compose' is not a docker command.`);
+            // the last is docker's "Run 'docker --help' for more information".
+            let text = if stderr.trim().is_empty() { &stdout } else { &stderr };
+            text.lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .unwrap_or("")
+                .to_owned()
         })
     }
 

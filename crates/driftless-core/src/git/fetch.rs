@@ -85,16 +85,7 @@ impl Error {
     /// disk, a quota. That is not the remote's fault and the next tick will not fix it.
     pub fn is_local_storage(&self) -> bool {
         use std::io::ErrorKind::{QuotaExceeded, ReadOnlyFilesystem, StorageFull};
-        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(self);
-        while let Some(err) = source {
-            if let Some(io) = err.downcast_ref::<std::io::Error>()
-                && matches!(io.kind(), ReadOnlyFilesystem | StorageFull | QuotaExceeded)
-            {
-                return true;
-            }
-            source = err.source();
-        }
-        false
+        io_errors(self).any(|io| matches!(io.kind(), ReadOnlyFilesystem | StorageFull | QuotaExceeded))
     }
 }
 
@@ -156,16 +147,28 @@ fn classify_http(url: &str, source: gix::Error) -> Error {
 
 /// The kinds of the io errors in `err`'s chain.
 fn io_kinds(err: &gix::Error) -> impl Iterator<Item = std::io::ErrorKind> + '_ {
+    io_errors(err).map(std::io::Error::kind)
+}
+
+/// Every `io::Error` in `err`'s chain, also those a `gix::Error` holds (made with
+/// `gix::Error::from_error`, whose `source()` skips the error it wraps).
+fn io_errors<'a>(err: &'a (dyn std::error::Error + 'static)) -> impl Iterator<Item = &'a std::io::Error> + 'a {
+    let mut found: Vec<&std::io::Error> = Vec::new();
     let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    std::iter::from_fn(move || {
-        while let Some(e) = next {
-            next = e.source();
-            if let Some(io) = e.downcast_ref::<std::io::Error>() {
-                return Some(io.kind());
-            }
+    while let Some(e) = next {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            found.push(io);
         }
-        None
-    })
+        if let Some(gix_error) = e.downcast_ref::<gix::Error>() {
+            found.extend(
+                gix_error
+                    .iter_errors()
+                    .filter_map(|inner| inner.downcast_ref::<std::io::Error>()),
+            );
+        }
+        next = e.source();
+    }
+    found.into_iter()
 }
 
 /// Credentials from git's helpers for the URL asked about (which follows redirects), never

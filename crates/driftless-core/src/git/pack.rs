@@ -38,8 +38,14 @@ pub fn copy_missing(
         return Ok(None);
     }
     let pack_dir = dst.objects.store_ref().path().join("pack");
-    std::fs::create_dir_all(&pack_dir).map_err(gix::Error::from_error)?;
+    std::fs::create_dir_all(&pack_dir).map_err(|e| at(&pack_dir, e))?;
     write_pack(src, dst, tip, &pack_dir).map(Some)
+}
+
+/// An I/O error naming the directory it happened in (a read-only checkout outside the unit's
+/// `ReadWritePaths=` must be named), keeping its kind for the exit code.
+fn at(dir: &Path, err: std::io::Error) -> gix::Error {
+    gix::Error::from_error(std::io::Error::new(err.kind(), format!("{}: {err}", dir.display())))
 }
 
 fn write_pack(
@@ -51,9 +57,11 @@ fn write_pack(
     let io = gix::Error::from_error;
     let hash = dst.object_hash();
     // git's modes for packs and their indices: read-only, since they never change.
-    let (pack_file, pack_tmp) = safe_fs::create_temp_beside(&pack_dir.join("pack"), "tmp_pack", 0o444).map_err(io)?;
+    let (pack_file, pack_tmp) =
+        safe_fs::create_temp_beside(&pack_dir.join("pack"), "tmp_pack", 0o444).map_err(|e| at(pack_dir, e))?;
     let pack_tmp = Temp(Some(pack_tmp));
-    let (idx_file, idx_tmp) = safe_fs::create_temp_beside(&pack_dir.join("idx"), "tmp_idx", 0o444).map_err(io)?;
+    let (idx_file, idx_tmp) =
+        safe_fs::create_temp_beside(&pack_dir.join("idx"), "tmp_idx", 0o444).map_err(|e| at(pack_dir, e))?;
     let idx_tmp = Temp(Some(idx_tmp));
 
     let mut pack_out = Buffered(BufWriter::with_capacity(64 * 1024, pack_file));

@@ -157,22 +157,29 @@ pub fn read_streak(path: &Path) -> std::io::Result<Option<Streak>> {
     let file = match crate::safe_fs::open_regular(path) {
         Ok(file) => file,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(err) => return Err(err),
+        Err(err) => return Err(at(path, err)),
     };
     use std::io::Read as _;
     let mut text = String::new();
     // A streak is a few hundred bytes; a larger file is not ours.
-    file.take(64 * 1024).read_to_string(&mut text)?;
+    file.take(64 * 1024)
+        .read_to_string(&mut text)
+        .map_err(|e| at(path, e))?;
     Ok(serde_json::from_str(&text).ok())
 }
 
 /// Write the unit's streak (atomically: the condition of the recovery unit reads its path).
 pub fn write_streak(path: &Path, streak: &Streak) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+        std::fs::create_dir_all(dir).map_err(|e| at(dir, e))?;
     }
     let text = serde_json::to_vec_pretty(streak).map_err(std::io::Error::other)?;
-    crate::atomic_file::write(path, &text, crate::atomic_file::Durability::Atomic)
+    crate::atomic_file::write(path, &text, crate::atomic_file::Durability::Atomic).map_err(|e| at(path, e))
+}
+
+/// `err`, naming the file it is about (its kind kept).
+fn at(path: &Path, err: std::io::Error) -> std::io::Error {
+    std::io::Error::new(err.kind(), format!("{}: {err}", path.display()))
 }
 
 #[cfg(test)]

@@ -46,7 +46,7 @@ fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
         }
     };
     let streak_path = alert::streak_path(state.root(), &args.unit);
-    let streak = alert::read_streak(&streak_path).map_err(|e| format!("{}: {e}", streak_path.display()))?;
+    let streak = alert::read_streak(&streak_path)?;
     let now = driftless_core::time::now_unix();
     let mut report = Report {
         unit: args.unit.clone(),
@@ -91,8 +91,7 @@ fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
             let (streak, verdict) = alert::on_failure(streak, &failure, now, notify.policy());
             if let Verdict::Hold(why) = verdict {
                 if !args.common.dry_run {
-                    alert::write_streak(&streak_path, &streak)
-                        .map_err(|e| format!("{}: {e}", streak_path.display()))?;
+                    alert::write_streak(&streak_path, &streak)?;
                 }
                 out.item(
                     Kind::Unchanged,
@@ -155,7 +154,7 @@ fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
                     cause: streak.cause.clone(),
                     at: now,
                 });
-                alert::write_streak(&streak_path, &streak).map_err(|e| format!("{}: {e}", streak_path.display()))?;
+                alert::write_streak(&streak_path, &streak)?;
             } else if args.resolved {
                 remove(&streak_path)?;
             }
@@ -167,7 +166,7 @@ fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
             // Not alerted: the streak goes on without it, so the next failure posts again (a
             // recovery not posted is posted at the next success).
             if let Some(streak) = after_post {
-                alert::write_streak(&streak_path, &streak).map_err(|e| format!("{}: {e}", streak_path.display()))?;
+                alert::write_streak(&streak_path, &streak)?;
             }
             out.note(&format!(
                 "driftless-notify: error: cannot post the report of {} to {shown}: {message}",

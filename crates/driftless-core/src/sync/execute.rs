@@ -78,29 +78,18 @@ fn fast_forward(run: &Run, mut report: Report, local: ObjectId, tip: ObjectId) -
         return report.end(Outcome::WouldUpdate, Exit::Ok);
     }
     let reflog = format!("sync-repo: fast-forward {}..{}", short(&local), short(&tip));
-    match fast_forward::apply(
-        checkout,
-        &plan,
-        RefUpdate::FastForward { branch: &target.branch },
-        &reflog,
-    ) {
-        Ok(_) => {
-            report.after = Some(tip.to_string());
-            report.end(Outcome::Updated, Exit::Ok)
-        }
-        Err(err) => {
-            let exit = if err.is_io() { Exit::Io } else { Exit::TempFail };
-            let mut report = report.fail(exit, &err);
-            report.resolve = vec![
-                format!(
-                    "sync-repo {}   # run again: it finishes the interrupted update",
-                    cmd.target
-                ),
-                format!("{} status", cmd.git),
-            ];
-            report
-        }
+    let update = RefUpdate::FastForward { branch: &target.branch };
+    let mut report = report.applied(fast_forward::apply(checkout, &plan, update, &reflog), tip);
+    if report.outcome == Outcome::Failed {
+        report.resolve = vec![
+            format!(
+                "sync-repo {}   # run again: it finishes the interrupted update",
+                cmd.target
+            ),
+            format!("{} status", cmd.git),
+        ];
     }
+    report
 }
 
 /// `--force`: preserve everything local, then take the remote state.
@@ -197,13 +186,8 @@ fn force(run: &Run, mut report: Report, local: ObjectId, tip: ObjectId, modified
     }
     abort_operation(checkout);
     let reflog = format!("sync-repo --force: reset to remote {}", short(&tip));
-    match fast_forward::apply(checkout, &plan, RefUpdate::Reset { branch: &target.branch }, &reflog) {
-        Ok(_) => {
-            report.after = Some(tip.to_string());
-            report.end(Outcome::Updated, Exit::Ok)
-        }
-        Err(err) => report.fail(if err.is_io() { Exit::Io } else { Exit::TempFail }, &err),
-    }
+    let update = RefUpdate::Reset { branch: &target.branch };
+    report.applied(fast_forward::apply(checkout, &plan, update, &reflog), tip)
 }
 
 /// The refusal when files of the update need a filter driver this host cannot run (git-lfs not

@@ -168,11 +168,5 @@ pub(super) fn resume(run: &Run, old: ObjectId, new: ObjectId, mut report: Report
         RefUpdate::AlreadyMoved
     };
     let reflog = format!("sync-repo: fast-forward {}..{} (resumed)", short(&old), short(&new));
-    Some(match fast_forward::apply(checkout, &plan, update, &reflog) {
-        Ok(_) => {
-            report.after = Some(new.to_string());
-            report.end(Outcome::Updated, Exit::Ok)
-        }
-        Err(err) => report.fail(if err.is_io() { Exit::Io } else { Exit::TempFail }, &err),
-    })
+    Some(report.applied(fast_forward::apply(checkout, &plan, update, &reflog), new))
 }

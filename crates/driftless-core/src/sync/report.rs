@@ -3,13 +3,14 @@
 
 use std::path::PathBuf;
 
+use gix::ObjectId;
 use gix::bstr::BString;
 use serde::{Deserialize, Serialize};
 
 use super::{TOOL, Target};
 use crate::exit::Exit;
 use crate::git::checkout::Checkout;
-use crate::git::fast_forward::{ChangeKind, Plan, Side};
+use crate::git::fast_forward::{self, ChangeKind, Plan, Side};
 use crate::git::fetch::Remote;
 use crate::redact::redact;
 use crate::run::{RunHead, RunRecord};
@@ -178,6 +179,19 @@ impl Report {
     pub(super) fn with_remote(mut self, remote: &Remote) -> Report {
         self.remote = Some(remote.display());
         self
+    }
+
+    /// The end of an update that applied a plan moving the checkout to `tip`: updated, or
+    /// failed with 74 (local I/O) or 75 (the next run finishes it from the journal).
+    pub(super) fn applied<T>(self, result: Result<T, fast_forward::Error>, tip: ObjectId) -> Report {
+        match result {
+            Ok(_) => {
+                let mut report = self.end(Outcome::Updated, Exit::Ok);
+                report.after = Some(tip.to_string());
+                report
+            }
+            Err(err) => self.fail(if err.is_io() { Exit::Io } else { Exit::TempFail }, &err),
+        }
     }
 
     /// The files and paths an update's plan changes.

@@ -94,21 +94,25 @@ impl Settings {
         (!excluded).then_some(proxy)
     }
 
-    /// The shared agent for these settings and `proxy`, built on first use.
-    fn agent(&self, proxy: Option<&str>) -> std::io::Result<ureq::Agent> {
+    /// The shared agent for these settings and `proxy`, built on first use. Only an agent that
+    /// speaks TLS (`tls`: an https URL or proxy) loads the system's root certificates: parsing
+    /// them is a tenth of a plain-http run's own CPU time.
+    fn agent(&self, proxy: Option<&str>, tls: bool) -> std::io::Result<ureq::Agent> {
         static AGENTS: OnceLock<Mutex<HashMap<String, ureq::Agent>>> = OnceLock::new();
         let key = format!(
-            "{proxy:?}|{:?}|{:?}|{:?}|{}",
+            "{proxy:?}|{tls}|{:?}|{:?}|{:?}|{}",
             self.connect_timeout, self.low_speed_time, self.ca_info, self.verify
         );
         let agents = AGENTS.get_or_init(Default::default);
         if let Some(agent) = agents.lock().ok().and_then(|a| a.get(&key).cloned()) {
             return Ok(agent);
         }
-        let mut tls = ureq::tls::TlsConfig::builder().root_certs(ureq::tls::RootCerts::PlatformVerifier);
-        if let Some(path) = &self.ca_info {
-            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&read_certificates(path)?));
-        }
+        let roots = match &self.ca_info {
+            _ if !tls => ureq::tls::RootCerts::new_with_certs(&[]),
+            Some(path) => ureq::tls::RootCerts::new_with_certs(&read_certificates(path)?),
+            None => ureq::tls::RootCerts::PlatformVerifier,
+        };
+        let mut tls = ureq::tls::TlsConfig::builder().root_certs(roots);
         if !self.verify {
             tls = tls.disable_verification(true);
         }
@@ -155,6 +159,10 @@ fn read_certificates(path: &std::path::Path) -> std::io::Result<Vec<ureq::tls::C
             _ => None,
         })
         .collect())
+}
+
+fn is_https(url: &str) -> bool {
+    url.get(..6).is_some_and(|scheme| scheme.eq_ignore_ascii_case("https:"))
 }
 
 /// `host` of `scheme://[user@]host[:port]/...`, without brackets around an IPv6 literal.
@@ -296,7 +304,9 @@ impl Exchange {
             self.settings.low_speed_time
         );
         for _ in 0..=10 {
-            let agent = self.settings.agent(self.settings.proxy_for(&url))?;
+            let proxy = self.settings.proxy_for(&url);
+            let tls = is_https(&url) || proxy.is_some_and(is_https);
+            let agent = self.settings.agent(proxy, tls)?;
             let left = self.settings.deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(std::io::Error::new(

@@ -9,7 +9,7 @@ use crate::error::{Result, bail};
 use crate::workspace;
 
 /// The structs of the file, each with where its keys live.
-const SECTIONS: [(&str, &str, &str); 5] = [
+const SECTIONS: [(&str, &str, &str); 6] = [
     ("Config", "", "Top level"),
     ("NotifyConfig", "notify.", "notify"),
     ("RepoConfig", "repos.NAME.", "repos.NAME"),
@@ -19,6 +19,7 @@ const SECTIONS: [(&str, &str, &str); 5] = [
         "repos.NAME.stacks (a stack with options)",
     ),
     ("MirrorConfig", "repos.NAME.mirror.", "repos.NAME.mirror"),
+    ("InputsConfig", "repos.NAME.inputs.", "repos.NAME.inputs"),
 ];
 
 /// One key of the config file.
@@ -120,7 +121,7 @@ fn kind(source: &str, ty: &str) -> (String, bool) {
         "Vec<String>" => "list of strings".to_owned(),
         "BTreeMap<String, RepoConfig>" => "mapping of repo names to repo entries".to_owned(),
         "Vec<StackEntry>" => "list: globs of stack directories, or stacks with options".to_owned(),
-        "NotifyConfig" | "MirrorConfig" => "mapping (below)".to_owned(),
+        "NotifyConfig" | "MirrorConfig" | "InputsConfig" => "mapping (below)".to_owned(),
         other => {
             let name = other.rsplit("::").next().unwrap_or(other);
             match variants(source, name) {
@@ -161,6 +162,8 @@ fn serde_default(source: &str, ty: &str) -> String {
         "bool" => "false".to_owned(),
         t if t.starts_with("Vec<") => "none".to_owned(),
         t if t.starts_with("BTreeMap<") => "none".to_owned(),
+        // A block whose own keys all default to nothing.
+        "InputsConfig" => "empty".to_owned(),
         other => {
             let name = other.rsplit("::").next().unwrap_or(other);
             enum_default(source, name).unwrap_or_else(|| "see the text".to_owned())

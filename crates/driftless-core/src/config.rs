@@ -60,10 +60,11 @@ pub struct RepoConfig {
     #[serde(default)]
     pub prune: bool,
     /// After a failed apply, how long that same digest is skipped before it is tried again
-    /// (`30m`, `1h`; default [`DEFAULT_RETRY_AFTER`]). A new commit touching the stack's
+    /// (`30m`, `1h`; default 1h). A new commit touching the stack's
     /// inputs, or `--force`, tries at once.
     pub retry_after: Option<String>,
-    /// How inputs git does not track are identified (see [`InputsConfig`]).
+    /// How inputs git does not track are identified: by existence and type, plus content for
+    /// those listed in `watch`.
     #[serde(default)]
     pub inputs: InputsConfig,
 }

@@ -1,5 +1,6 @@
-//! Copy the objects a local remote has and a checkout lacks as one pack, as `git fetch` from a
-//! path does, instead of one loose file per object.
+//! Packs written by driftless: the objects a local remote has and a checkout lacks, as one
+//! pack, as `git fetch` from a path does, instead of one loose file per object; and the small
+//! packs fetches leave behind merged into one ([`consolidate`]), as `git gc --auto` does.
 //!
 //! The walk, the pack and its index are one stream: each missing object is read once from the
 //! remote, deflated and appended to a temp pack beside the others, and the index is built from
@@ -39,7 +40,169 @@ pub fn copy_missing(
     }
     let pack_dir = dst.objects.store_ref().path().join("pack");
     std::fs::create_dir_all(&pack_dir).map_err(|e| at(&pack_dir, e))?;
-    write_pack(src, dst, tip, &pack_dir).map(Some)
+    let src = with_delta_cache(src);
+    write_pack(dst.object_hash(), &pack_dir, Missing::new(&src, dst, tip)).map(Some)
+}
+
+/// git's `gc.autoPackLimit` default: with more packs than this, `git gc --auto` (which every
+/// `git fetch` runs) merges them.
+const DEFAULT_PACK_LIMIT: i64 = 50;
+
+/// A pack at least this big is left as it is: merging it would rewrite a clone's worth of
+/// objects, which is `git gc`'s job, not a sync's.
+const SMALL_PACK: u64 = 64 << 20;
+
+/// What [`consolidate`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consolidated {
+    /// Packs merged (and removed).
+    pub packs: usize,
+    /// Objects in the new pack (those the packs held that the largest pack lacks).
+    pub objects: u32,
+}
+
+/// Merge the small packs of `repo` into one, once there are more packs than git's
+/// `gc.autoPackLimit` (50; `gc.auto=0` or `gc.autoPackLimit=0` turns it off, as for git).
+///
+/// Every fetch adds a pack, and every lookup of an object that is not there (each tick asks
+/// whether it has the remote's tip) opens every index: without this a checkout updated a few
+/// times a day gets slower by the month. `git gc --auto` runs after each `git fetch` for the
+/// same reason; this does the part of it a sync needs, nothing more: the largest pack, packs
+/// of 64 MiB or more, kept packs (`.keep`) and repos with a multi-pack-index are left alone,
+/// and nothing unreachable is dropped. The new pack and its index are in place before any old
+/// one is removed, so a kill at any point leaves every object readable.
+pub fn consolidate(repo: &gix::Repository) -> Result<Option<Consolidated>, gix::Error> {
+    let config = repo.config_snapshot();
+    let limit = config.integer("gc.autoPackLimit").unwrap_or(DEFAULT_PACK_LIMIT);
+    if config.integer("gc.auto") == Some(0) || limit <= 0 {
+        return Ok(None);
+    }
+    let pack_dir = repo.objects.store_ref().path().join("pack");
+    if std::fs::symlink_metadata(pack_dir.join("multi-pack-index")).is_ok() {
+        return Ok(None);
+    }
+    let mut packs = list_packs(&pack_dir).map_err(|e| at(&pack_dir, e))?;
+    if packs.len() as i64 <= limit {
+        return Ok(None);
+    }
+    packs.sort_by(|a, b| (a.size, &a.stem).cmp(&(b.size, &b.stem)));
+    let Some(base) = packs.pop() else { return Ok(None) };
+    packs.retain(|p| !p.kept && p.size < SMALL_PACK);
+    if packs.len() < 2 {
+        return Ok(None);
+    }
+    let hash = repo.object_hash();
+    let index = |stem: &str| {
+        let path = pack_dir.join(format!("{stem}.idx"));
+        pack::index::File::at(&path, hash)
+            .map_err(|e| gix::Error::from_error(std::io::Error::other(format!("{}: {e}", path.display()))))
+    };
+    let base = index(&base.stem)?;
+    let mut seen = gix::hashtable::HashSet::default();
+    let mut ids = Vec::new();
+    for small in &packs {
+        for entry in index(&small.stem)?.iter() {
+            if base.lookup(entry.oid).is_none() && seen.insert(entry.oid) {
+                ids.push(entry.oid);
+            }
+        }
+    }
+    drop(seen);
+    let written = if ids.is_empty() {
+        None
+    } else {
+        let src = with_delta_cache(repo);
+        let listed = Listed {
+            repo: &src,
+            ids: ids.into_iter(),
+            encoder: Encoder::new(),
+            failed: false,
+        };
+        Some(write_pack(hash, &pack_dir, listed)?)
+    };
+    let new_stem = written
+        .as_ref()
+        .and_then(|w| w.pack.file_stem())
+        .map(|stem| stem.to_string_lossy().into_owned());
+    for small in packs.iter().filter(|p| Some(&p.stem) != new_stem.as_ref()) {
+        // The index first: a reader may find a pack without its index, never the reverse.
+        for ext in ["idx", "pack", "rev", "bitmap", "mtimes"] {
+            let path = pack_dir.join(format!("{}.{ext}", small.stem));
+            match std::fs::remove_file(&path) {
+                Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(at(&pack_dir, err)),
+                _ => {}
+            }
+        }
+    }
+    Ok(Some(Consolidated {
+        packs: packs.len(),
+        objects: written.map_or(0, |w| w.objects),
+    }))
+}
+
+/// One pack of `objects/pack`.
+struct PackFile {
+    /// `pack-<hash>`.
+    stem: String,
+    size: u64,
+    /// A `.keep` (or `.promisor`) file stands beside it: git never repacks it, nor do we.
+    kept: bool,
+}
+
+/// The packs of `dir` with both a pack and an index that are plain files (a link is no pack
+/// of ours to merge or remove).
+fn list_packs(dir: &Path) -> std::io::Result<Vec<PackFile>> {
+    let mut packs = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".idx")) else {
+            continue;
+        };
+        if !stem.starts_with("pack-") || !entry.file_type()?.is_file() {
+            continue;
+        }
+        let Ok(pack) = std::fs::symlink_metadata(dir.join(format!("{stem}.pack"))) else {
+            continue;
+        };
+        if !pack.is_file() {
+            continue;
+        }
+        let kept = ["keep", "promisor"]
+            .iter()
+            .any(|ext| std::fs::symlink_metadata(dir.join(format!("{stem}.{ext}"))).is_ok());
+        packs.push(PackFile {
+            stem: stem.to_owned(),
+            size: pack.len(),
+            kept,
+        });
+    }
+    Ok(packs)
+}
+
+/// Listed objects as pack entries, each whole.
+struct Listed<'a> {
+    repo: &'a gix::Repository,
+    ids: std::vec::IntoIter<ObjectId>,
+    encoder: Encoder,
+    failed: bool,
+}
+
+impl Iterator for Listed<'_> {
+    type Item = Result<pack::data::input::Entry, gix::Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let id = self.ids.next()?;
+        let entry = match self.repo.find_object(id) {
+            Ok(object) => self.encoder.entry(object.kind, &object.data),
+            Err(err) => Err(err),
+        };
+        self.failed = entry.is_err();
+        Some(entry)
+    }
 }
 
 /// An I/O error naming the directory it happened in (a read-only checkout outside the unit's
@@ -48,14 +211,22 @@ fn at(dir: &Path, err: std::io::Error) -> gix::Error {
     gix::Error::from_error(std::io::Error::new(err.kind(), format!("{}: {err}", dir.display())))
 }
 
+/// `src` with a cache of decoded delta bases: the packs hold deltas in chains (up to 50 long);
+/// without a cache every object decodes its chain from the base again, which made a
+/// 2,000-commit copy 4x slower than git.
+fn with_delta_cache(src: &gix::Repository) -> gix::Repository {
+    let mut src = src.clone();
+    src.objects.set_pack_cache(|| Box::new(DeltaBases::default()));
+    src
+}
+
+/// Write `entries` as one new pack with its index into `pack_dir`.
 fn write_pack(
-    src: &gix::Repository,
-    dst: &gix::Repository,
-    tip: ObjectId,
+    hash: gix::hash::Kind,
     pack_dir: &Path,
+    entries: impl Iterator<Item = Result<pack::data::input::Entry, gix::Error>>,
 ) -> Result<Written, gix::Error> {
     let io = gix::Error::from_error;
-    let hash = dst.object_hash();
     // git's modes for packs and their indices: read-only, since they never change.
     let (pack_file, pack_tmp) =
         safe_fs::create_temp_beside(&pack_dir.join("pack"), "tmp_pack", 0o444).map_err(|e| at(pack_dir, e))?;
@@ -65,16 +236,7 @@ fn write_pack(
     let idx_tmp = Temp(Some(idx_tmp));
 
     let mut pack_out = Buffered(BufWriter::with_capacity(64 * 1024, pack_file));
-    // The remote's packs hold deltas in chains (up to 50 long); without a cache every object
-    // decodes its chain from the base again, which made a 2,000-commit copy 4x slower than git.
-    let mut src = src.clone();
-    src.objects.set_pack_cache(|| Box::new(DeltaBases::default()));
-    let mut entries = pack::data::input::EntriesToBytesIter::new(
-        Missing::new(&src, dst, tip),
-        &mut pack_out,
-        pack::data::Version::V2,
-        hash,
-    );
+    let mut entries = pack::data::input::EntriesToBytesIter::new(entries, &mut pack_out, pack::data::Version::V2, hash);
     let mut idx = BufWriter::new(idx_file);
     let outcome = pack::index::write_data_iter_to_stream(
         pack::index::Version::V2,
@@ -124,14 +286,8 @@ struct Missing<'a> {
     dst: &'a gix::Repository,
     stack: Vec<ObjectId>,
     seen: gix::hashtable::HashSet<ObjectId>,
-    offset: u64,
+    encoder: Encoder,
     failed: bool,
-    /// One deflate stream, reset per object: a new one per object costs more (its tables and
-    /// window are set up and zeroed again) than deflating a small object does. zlib's fastest
-    /// level: git reuses the remote's compressed deltas where this recompresses every object,
-    /// and level 6 made a 2,000-commit copy 1.5x slower than `git pull` (the pack is 15%
-    /// bigger than at level 6; `git gc` repacks it anyway).
-    deflate: gix::zlib::stream::deflate::Compress,
 }
 
 impl<'a> Missing<'a> {
@@ -143,10 +299,8 @@ impl<'a> Missing<'a> {
             dst,
             stack: vec![tip],
             seen,
-            // Entries start behind the 12-byte pack header.
-            offset: 12,
+            encoder: Encoder::new(),
             failed: false,
-            deflate: gix::zlib::stream::deflate::Compress::new(gix::zlib::Compression::BEST_SPEED),
         }
     }
 
@@ -159,26 +313,7 @@ impl<'a> Missing<'a> {
     fn entry(&mut self, id: ObjectId) -> Result<pack::data::input::Entry, gix::Error> {
         use gix::objs::Kind;
         let object = self.src.find_object(id)?;
-        let header = match object.kind {
-            Kind::Commit => pack::data::entry::Header::Commit,
-            Kind::Tree => pack::data::entry::Header::Tree,
-            Kind::Blob => pack::data::entry::Header::Blob,
-            Kind::Tag => pack::data::entry::Header::Tag,
-        };
-        let size = object.data.len() as u64;
-        let compressed = self.deflate(&object.data)?;
-        let mut entry = pack::data::input::Entry {
-            header,
-            header_size: header.size(size) as u16,
-            pack_offset: self.offset,
-            compressed_size: compressed.len() as u64,
-            compressed: Some(compressed),
-            crc32: None,
-            decompressed_size: size,
-            trailer: None,
-        };
-        entry.crc32 = Some(entry.compute_crc32());
-        self.offset += entry.bytes_in_pack();
+        let entry = self.encoder.entry(object.kind, &object.data)?;
         match object.kind {
             Kind::Commit => {
                 let commit = object.into_commit();
@@ -199,6 +334,54 @@ impl<'a> Missing<'a> {
             Kind::Tag => self.push(object.into_tag().target_id()?.detach()),
             Kind::Blob => {}
         }
+        Ok(entry)
+    }
+}
+
+/// Turns objects into pack entries, one after the other.
+struct Encoder {
+    /// Where the next entry starts in the pack.
+    offset: u64,
+    /// One deflate stream, reset per object: a new one per object costs more (its tables and
+    /// window are set up and zeroed again) than deflating a small object does. zlib's fastest
+    /// level: git reuses the remote's compressed deltas where this recompresses every object,
+    /// and level 6 made a 2,000-commit copy 1.5x slower than `git pull` (the pack is 15%
+    /// bigger than at level 6; `git gc` repacks it anyway).
+    deflate: gix::zlib::stream::deflate::Compress,
+}
+
+impl Encoder {
+    fn new() -> Self {
+        Encoder {
+            // Entries start behind the 12-byte pack header.
+            offset: 12,
+            deflate: gix::zlib::stream::deflate::Compress::new(gix::zlib::Compression::BEST_SPEED),
+        }
+    }
+
+    /// The next entry: an object of `kind` holding `data`, whole (no delta).
+    fn entry(&mut self, kind: gix::objs::Kind, data: &[u8]) -> Result<pack::data::input::Entry, gix::Error> {
+        use gix::objs::Kind;
+        let header = match kind {
+            Kind::Commit => pack::data::entry::Header::Commit,
+            Kind::Tree => pack::data::entry::Header::Tree,
+            Kind::Blob => pack::data::entry::Header::Blob,
+            Kind::Tag => pack::data::entry::Header::Tag,
+        };
+        let size = data.len() as u64;
+        let compressed = self.deflate(data)?;
+        let mut entry = pack::data::input::Entry {
+            header,
+            header_size: header.size(size) as u16,
+            pack_offset: self.offset,
+            compressed_size: compressed.len() as u64,
+            compressed: Some(compressed),
+            crc32: None,
+            decompressed_size: size,
+            trailer: None,
+        };
+        entry.crc32 = Some(entry.compute_crc32());
+        self.offset += entry.bytes_in_pack();
         Ok(entry)
     }
 

@@ -123,7 +123,8 @@ impl Run<'_> {
             Err(err) => return report.fail(Exit::Io, &err),
         };
         // Scanning the worktree is the costly part of a no-change tick; only an update needs it.
-        let needs_status = self.options.force || after_interruption || !matches!(relation, Relation::Same);
+        let fetched_new = !matches!(relation, Relation::Same);
+        let needs_status = self.options.force || after_interruption || fetched_new;
         let modified = match needs_status.then(|| self.checkout.modified_paths()).transpose() {
             Ok(paths) => paths.unwrap_or_default(),
             Err(err) => return report.fail(Exit::Io, &err),
@@ -145,7 +146,27 @@ impl Run<'_> {
         };
         let decision = decide::decide(&self.cmd, &observed);
         let report = execute(self, report, decision, local, tip, &modified);
+        if fetched_new && !self.options.dry_run {
+            self.consolidate_packs();
+        }
         self.record_tip(tip, report)
+    }
+
+    /// Merge the packs fetches left behind once there are too many ([`crate::git::pack::consolidate`]).
+    /// Housekeeping: a failure is logged and changes nothing about the run's outcome.
+    fn consolidate_packs(&self) {
+        match crate::git::pack::consolidate(&self.checkout.repo) {
+            Ok(Some(done)) => tracing::info!(
+                "merged {} packs into one ({} objects), as git gc --auto would",
+                done.packs,
+                done.objects
+            ),
+            Ok(None) => {}
+            Err(err) => tracing::warn!(
+                "could not merge the packs of {}: {err}",
+                self.checkout.workdir.display()
+            ),
+        }
     }
 
     /// Symlinks where git writes files under `.git`: not even `--force` goes on, nothing is

@@ -391,3 +391,81 @@ fn smart_https_update_and_in_sync_with_a_trusted_ca_only() {
     w.assert_updated_from(&before, &mtimes);
     assert_eq!(trusted_sync(), "in_sync");
 }
+
+/// The `pack-*.pack` files of the checkout, by name.
+fn pack_names(w: &World) -> std::collections::BTreeSet<String> {
+    std::fs::read_dir(w.checkout.join(".git/objects/pack"))
+        .expect("read objects/pack")
+        .map(|e| e.expect("dir entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".pack"))
+        .collect()
+}
+
+/// Every fetch adds a pack; past git's `gc.autoPackLimit` (50) an update merges the small ones
+/// into one, as the `git gc --auto` after a `git fetch` would: every object still there (git
+/// fsck and the object list agree), the largest pack and a kept one untouched.
+#[test]
+fn many_small_packs_are_merged_into_one() {
+    let w = World::new("packs-merge");
+    w.git(&["remote", "set-url", "origin", &w.origin.file_url()]);
+    // 55 fetches by git, each keeping its objects as a pack, none running gc.
+    for i in 0..55 {
+        w.origin.write("n.txt", format!("{i}\n"));
+        w.origin.commit(&format!("change {i}"));
+        w.git(&["-c", "fetch.unpackLimit=1", "-c", "gc.auto=0", "fetch", "-q", "origin"]);
+    }
+    let before = pack_names(&w);
+    assert!(before.len() >= 55, "one pack per fetch: {before:?}");
+    let pack_dir = w.checkout.join(".git/objects/pack");
+    let size = |name: &String| std::fs::metadata(pack_dir.join(name)).expect("stat pack").len();
+    // Largest by size, then by name, as sync-repo picks it.
+    let largest = before.iter().max_by_key(|n| (size(n), *n)).expect("a pack").clone();
+    let kept = before.iter().find(|n| **n != largest).expect("another pack").clone();
+    std::fs::write(pack_dir.join(kept.replace(".pack", ".keep")), "").expect("write .keep");
+    let objects = w.git(&["rev-list", "--objects", "--all"]);
+
+    w.origin.write("n.txt", "last\n");
+    let tip = w.origin.commit("last");
+    let run = w.sync(&["--json"]);
+    run.expect_code(0);
+    assert_eq!(run.json()["outcome"], "updated", "{}", run.stdout);
+    assert_eq!(w.head(), tip);
+
+    let after = pack_names(&w);
+    assert_eq!(
+        after.len(),
+        3,
+        "the largest pack, the kept one and the merged one: {after:?}"
+    );
+    assert!(after.contains(&largest), "the largest pack is left alone: {after:?}");
+    assert!(after.contains(&kept), "a kept pack is left alone: {after:?}");
+    w.git(&["fsck", "--full", "--strict", "--no-dangling"]);
+    let mut expected: Vec<&str> = objects.lines().collect();
+    let listed = w.git(&["rev-list", "--objects", "--all"]);
+    let mut now: Vec<&str> = listed.lines().filter(|l| expected.contains(l)).collect();
+    expected.sort_unstable();
+    now.sort_unstable();
+    assert_eq!(now, expected, "every object reachable before is still there");
+    assert_eq!(w.git(&["status", "--porcelain"]), "");
+    let names: Vec<String> = std::fs::read_dir(w.checkout.join(".git/objects/pack"))
+        .expect("read objects/pack")
+        .map(|e| e.expect("dir entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().all(|n| !n.starts_with('.') && !n.starts_with("tmp")),
+        "no temp file left: {names:?}"
+    );
+
+    // And with gc.auto=0 in the repo's config, as for git, nothing is merged.
+    w.git(&["config", "gc.auto", "0"]);
+    for i in 0..52 {
+        w.origin.write("n.txt", format!("again {i}\n"));
+        w.origin.commit(&format!("again {i}"));
+        w.git(&["-c", "fetch.unpackLimit=1", "fetch", "-q", "origin"]);
+    }
+    let before = pack_names(&w);
+    w.origin.write("n.txt", "very last\n");
+    w.origin.commit("very last");
+    w.sync(&[]).expect_code(0);
+    assert!(pack_names(&w).is_superset(&before), "gc.auto=0: no pack merged");
+}

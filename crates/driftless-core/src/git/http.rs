@@ -202,13 +202,26 @@ fn io_err(message: impl Into<String>) -> std::io::Error {
     std::io::Error::other(message.into())
 }
 
-fn ureq_err(err: ureq::Error, url: &str) -> std::io::Error {
+/// A ureq error as an I/O error; a timeout names the git setting that sets it.
+fn ureq_err(err: ureq::Error, url: &str, settings: &Settings) -> std::io::Error {
+    use ureq::Timeout;
     match err {
         ureq::Error::Io(io) => io,
-        ureq::Error::Timeout(t) => std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            format!("{} timed out ({t})", crate::redact::redact(url)),
-        ),
+        ureq::Error::Timeout(t) => {
+            let url = crate::redact::redact(url);
+            let message = match t {
+                Timeout::Connect | Timeout::Resolve => format!(
+                    "could not connect to {url} within {} s (http.connectTimeout)",
+                    settings.connect_timeout.as_secs()
+                ),
+                Timeout::Global => format!("{url}: the fetch did not finish within {DEADLINE:?}"),
+                _ => format!(
+                    "{url} sent nothing for {} s (http.lowSpeedTime)",
+                    settings.low_speed_time.as_secs()
+                ),
+            };
+            std::io::Error::new(std::io::ErrorKind::TimedOut, message)
+        }
         other => std::io::Error::other(other),
     }
 }
@@ -327,7 +340,7 @@ impl Exchange {
                 }
                 req.config().timeout_global(Some(left)).build().call()
             }
-            .map_err(|e| ureq_err(e, &url))?;
+            .map_err(|e| ureq_err(e, &url, &self.settings))?;
             let code = response.status().as_u16();
             let header = |name: &str| {
                 response

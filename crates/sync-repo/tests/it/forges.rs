@@ -222,6 +222,11 @@ fn a_forge_that_accepts_and_never_answers_ends_the_run_in_bounded_time() {
         run.elapsed,
         run.all_output()
     );
+    assert!(
+        run.all_output().contains("sent nothing for 2 s (http.lowSpeedTime)"),
+        "{}",
+        run.all_output()
+    );
     snapshot.assert_unchanged(&w.checkout);
 }
 
@@ -345,6 +350,12 @@ fn http_connect_timeout_bounds_a_forge_that_takes_no_connection() {
         run.elapsed >= Duration::from_secs(1) && run.elapsed < Duration::from_secs(8),
         "took {:?} with http.connectTimeout=2: {}",
         run.elapsed,
+        run.all_output()
+    );
+    // The message names the setting, so the operator knows what bounded it.
+    assert!(
+        run.all_output().contains("within 2 s (http.connectTimeout)"),
+        "{}",
         run.all_output()
     );
     snapshot.assert_unchanged(&w.checkout);

@@ -4,7 +4,7 @@ commit\t'The tree of the committed HEAD: exactly what is in git'"
 complete -c mirror-copy -l exclude -d 'Also exclude paths matching GLOB (repeatable; rclone filter syntax)' -r
 complete -c mirror-copy -l max-delete -d 'With --delete: abort, deleting nothing, if more than N files would be deleted' -r -f
 complete -c mirror-copy -l modify-window -d 'Take modification times within SECONDS of each other as equal [default: 2 on FAT, exFAT and SMB destinations, which keep coarse times, else 0]' -r
-complete -c mirror-copy -l if-older-than -d 'Do nothing if the last successful mirror is more recent than DURATION (e.g. 24h)' -r -f
+complete -c mirror-copy -l if-older-than -d 'Do nothing if the last successful mirror started less than DURATION ago (e.g. 24h), give or take a tenth of it (at most 5 min): hourly with 24h acts daily, at the same hour' -r -f
 complete -c mirror-copy -l wait-lock -d 'Wait up to SECONDS for another run on the same repo instead of exiting with 75' -r -f
 complete -c mirror-copy -s j -l jobs -d 'Copy threads for a local destination [default: number of cores]' -r -f
 complete -c mirror-copy -l rclone -d 'The rclone program to run for remote destinations' -r

@@ -73,6 +73,11 @@ impl RunHead {
             } else {
                 previous.and_then(|p| p.last_success_at)
             },
+            last_success_started_at: if success {
+                Some(started_at)
+            } else {
+                previous.and_then(|p| p.last_success_started_at)
+            },
         }
     }
 }
@@ -92,6 +97,23 @@ pub struct RunRecord {
     pub duration_ms: u64,
     /// The last run that ended well (in sync, copied, applied).
     pub last_success_at: Option<u64>,
+    /// When that run started: the slot `--if-older-than` counts from, so a run that takes a
+    /// minute does not push the next one an hour later every day.
+    #[serde(default)]
+    pub last_success_started_at: Option<u64>,
+}
+
+impl RunRecord {
+    /// Whether a run starting at `now` comes too soon after the last success for `--if-older-than
+    /// limit`. Counted from the scheduled slot (the last success's start), with a grace of a
+    /// tenth of `limit` up to 5 minutes for a timer's or cron's jitter: an hourly cron line with
+    /// `24h` acts once a day, at the same hour every day.
+    pub fn too_recent(&self, now: u64, limit: std::time::Duration) -> Option<std::time::Duration> {
+        let slot = self.last_success_started_at.or(self.last_success_at)?;
+        let age = std::time::Duration::from_secs(now.saturating_sub(slot));
+        let grace = (limit / 10).min(std::time::Duration::from_secs(300));
+        (age + grace < limit).then_some(age)
+    }
 }
 
 impl RunRecord {
@@ -123,6 +145,37 @@ mod tests {
         assert_eq!(second.exit_code, 75);
         assert_eq!(second.reason.as_deref(), Some("forge down"));
         assert_eq!(head.record(30, false, None).last_success_at, None);
+    }
+
+    #[test]
+    fn if_older_than_counts_from_the_slot_so_a_daily_run_keeps_its_hour() {
+        use std::time::Duration;
+        const HOUR: u64 = 3600;
+        let day = Duration::from_secs(24 * HOUR);
+        // An hourly cron line with --if-older-than 24h; each run takes 90 s. Five days of ticks.
+        let mut record: Option<RunRecord> = None;
+        let mut ran_at = Vec::new();
+        for tick in 0..(5 * 24) {
+            let now = 1_000_000 + tick * HOUR;
+            if record.as_ref().and_then(|r| r.too_recent(now, day)).is_some() {
+                continue;
+            }
+            ran_at.push(tick);
+            let head = RunHead::new("mirror-copy", "hub".into(), "/srv/hub".into());
+            let mut done = head.record(now, true, record.as_ref());
+            (done.finished_at, done.last_success_at) = (now + 90, Some(now + 90));
+            record = Some(done);
+        }
+        assert_eq!(ran_at, [0, 24, 48, 72, 96], "once a day, at the same hour");
+        // Counted from the end instead, each day would start an hour later.
+        let mut from_end = record.expect("a run");
+        from_end.last_success_started_at = None;
+        let next_day = from_end.started_at + 24 * HOUR;
+        assert!(
+            from_end.too_recent(next_day, day).is_none(),
+            "the grace covers the run's 90 s"
+        );
+        assert!(from_end.too_recent(next_day - 600, day).is_some());
     }
 
     #[test]

@@ -53,6 +53,17 @@ pub fn human_age(age: Duration) -> String {
     }
 }
 
+/// A duration as a user writes it for [`parse_duration`]: in its largest whole unit (`24h`,
+/// `90m`, `7d`, `45s`), days only from two on, so `24h` stays `24h`.
+pub fn duration_text(duration: Duration) -> String {
+    match duration.as_secs() {
+        s if s >= 2 * 86_400 && s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s > 0 && s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s > 0 && s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
 /// Parse `90s`, `15m`, `24h`, `7d`, `1h30m` or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
@@ -94,6 +105,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_read_back_as_written() {
+        for text in ["24h", "90m", "7d", "45s", "1h", "0s"] {
+            let parsed = parse_duration(text).expect("parses");
+            assert_eq!(duration_text(parsed), text);
+        }
+        assert_eq!(duration_text(Duration::from_secs(86_400)), "24h");
+    }
 
     #[test]
     fn formats_known_instants() {

@@ -78,7 +78,8 @@ pub struct Args {
     #[arg(long)]
     pub no_perms: bool,
 
-    /// Do nothing if the last successful mirror is more recent than DURATION (e.g. 24h)
+    /// Do nothing if the last successful mirror started less than DURATION ago (e.g. 24h),
+    /// give or take a tenth of it (at most 5 min): hourly with 24h acts daily, at the same hour
     #[arg(long, value_name = "DURATION", value_hint = clap::ValueHint::Other, value_parser = driftless_core::time::parse_duration)]
     pub if_older_than: Option<Duration>,
 

@@ -260,20 +260,16 @@ pub fn mirror(request: &Request, state: &StateDir, options: &Options) -> Report 
     let _span = tracing::info_span!("mirror", repo = %request.id.label()).entered();
     let previous: Option<Record> = state.read(&request.id, TOOL).ok().flatten();
 
-    if let (Some(limit), Some(last)) = (
-        options.if_older_than,
-        previous.as_ref().and_then(|p| p.run.last_success_at),
-    ) {
-        let age = Duration::from_secs(started_at.saturating_sub(last));
-        if age < limit {
-            let mut report = Report::new(request).end(Outcome::Skipped, Exit::Ok);
-            report.run.reason = Some(format!(
-                "last success {} ago, newer than --if-older-than {}s",
-                crate::time::human_age(age),
-                limit.as_secs()
-            ));
-            return report;
-        }
+    if let Some(limit) = options.if_older_than
+        && let Some(age) = previous.as_ref().and_then(|p| p.run.too_recent(started_at, limit))
+    {
+        let mut report = Report::new(request).end(Outcome::Skipped, Exit::Ok);
+        report.run.reason = Some(format!(
+            "last success started {} ago, within --if-older-than {}",
+            crate::time::human_age(age),
+            crate::time::duration_text(limit)
+        ));
+        return report;
     }
 
     let lock = match state.lock(&request.id, options.wait_lock) {

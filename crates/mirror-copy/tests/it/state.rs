@@ -103,6 +103,15 @@ fn if_older_than_skips_right_after_a_success() {
     let record = run.json();
     assert_eq!(record["outcome"], "skipped", "{record}");
     assert_eq!(count(&record, "copied"), 0, "{record}");
+    let reason = record["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.ends_with("within --if-older-than 1h"),
+        "in the unit the user wrote: {reason}"
+    );
+    assert!(
+        read_state(&w)["last_success_started_at"].is_u64(),
+        "the slot is recorded"
+    );
     assert_eq!(
         std::fs::read_to_string(w.dest.join("a.txt")).expect("read a.txt"),
         "v1\n",

@@ -151,9 +151,67 @@ impl StateDir {
         // No fsync: a record is derived from the checkout, and a no-change run must stay cheap.
         // Temp file and rename still mean a reader never sees half a record.
         crate::atomic_file::write(&path, &bytes, crate::atomic_file::Durability::Atomic)
-            .map_err(|source| Error::Write { path, source })
+            .map_err(|source| Error::Write { path, source })?;
+        // Once per process, after a record was written (so never the one of this run).
+        static PRUNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if !PRUNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            let pruned = self.prune_path_runs(PATH_RUN_MAX_AGE);
+            if pruned > 0 {
+                tracing::info!(
+                    "removed the state of {pruned} checkout path(s) not run for {} days",
+                    PATH_RUN_MAX_AGE.as_secs() / 86_400
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Remove the state of path runs (`sync-repo /srv/x`, one directory each under `paths/`)
+    /// where nothing was written for `max_age`: ad-hoc runs would otherwise leave state behind
+    /// forever. A directory whose lock a run holds is left alone, and so is anything that is
+    /// not a plain file in a plain directory (nothing is followed). Returns how many went.
+    pub fn prune_path_runs(&self, max_age: std::time::Duration) -> usize {
+        let Ok(entries) = std::fs::read_dir(self.root.join("paths")) else {
+            return 0;
+        };
+        let mut pruned = 0;
+        for entry in entries.flatten() {
+            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let dir = entry.path();
+            let Ok(files) = std::fs::read_dir(&dir) else { continue };
+            let files: Vec<(PathBuf, std::fs::Metadata)> = files
+                .flatten()
+                .filter_map(|f| Some((f.path(), std::fs::symlink_metadata(f.path()).ok()?)))
+                .collect();
+            let stale = |meta: &std::fs::Metadata| {
+                meta.is_file()
+                    && meta
+                        .modified()
+                        .ok()
+                        .and_then(|m| m.elapsed().ok())
+                        .is_some_and(|age| age > max_age)
+            };
+            if !files.iter().all(|(_, meta)| stale(meta)) {
+                continue;
+            }
+            // A run that has started holds it; taking it without waiting keeps that run's state.
+            let Ok(_lock) = Lock::acquire(&dir.join("lock"), std::time::Duration::ZERO) else {
+                continue;
+            };
+            let removed = files.iter().all(|(path, _)| std::fs::remove_file(path).is_ok());
+            if removed && std::fs::remove_dir(&dir).is_ok() {
+                pruned += 1;
+            }
+        }
+        pruned
     }
 }
+
+/// How long the state of a path run is kept after its last write: see
+/// [`StateDir::prune_path_runs`].
+pub const PATH_RUN_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
 
 /// `systemd-escape --path` style: reversible, and safe as one directory name.
 fn escape_path(path: &Path) -> String {

@@ -446,3 +446,52 @@ fn print_config_shows_the_effective_config_which_is_itself_a_valid_config() {
     run.expect_code(2);
     assert!(run.stderr.contains("pth"), "{}", run.stderr);
 }
+
+/// Path runs leave a state directory each under `paths/`; one not written for 30 days is
+/// removed by the next run that records something, unless a run holds its lock. Configured
+/// repos' state and this run's own stay.
+#[test]
+fn state_of_path_runs_unused_for_30_days_is_pruned() {
+    let w = World::new("prune");
+    let state = w.env.state_dir();
+    let make = |rel: &str, age: &str| {
+        let dir = state.join(rel);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        for file in ["lock", "sync-repo.json"] {
+            std::fs::write(dir.join(file), "{}").expect("write");
+            let touched = std::process::Command::new("touch")
+                .args(["-d", age])
+                .arg(dir.join(file))
+                .status()
+                .expect("touch");
+            assert!(touched.success());
+        }
+        dir
+    };
+    let old = make("paths/-srv-old", "40 days ago");
+    let recent = make("paths/-srv-recent", "20 days ago");
+    let held = make("paths/-srv-held", "40 days ago");
+    let named = make("repos/hub", "400 days ago");
+    // flock(2) locks belong to the open file: this one blocks the tool's as another run would.
+    let holder = std::fs::OpenOptions::new()
+        .write(true)
+        .open(held.join("lock"))
+        .expect("open lock");
+    holder.lock().expect("flock");
+
+    w.sync(&[]).expect_code(0);
+    drop(holder);
+    assert!(!old.exists(), "a path run's state unused for 40 days is gone");
+    assert!(recent.join("sync-repo.json").exists(), "20 days old stays");
+    assert!(held.join("sync-repo.json").exists(), "a held lock keeps its state");
+    assert!(
+        named.join("sync-repo.json").exists(),
+        "a configured repo's state is never pruned"
+    );
+    let own = std::fs::read_dir(state.join("paths"))
+        .expect("paths")
+        .flatten()
+        .filter(|e| e.path().join("sync-repo.json").exists())
+        .count();
+    assert_eq!(own, 3, "this run's own record, the recent one and the held one");
+}

@@ -27,7 +27,7 @@ help:
 	@echo "make demo     narrated tour of sync-repo on a throwaway forge (a smoke test too)"
 	@echo "make test     deps, fmt check, clippy -D warnings, units check, all tests (what CI runs)"
 	@echo "make bench    cargo xtask bench sync: rewrites the generated part of docs/benchmarks.md"
-	@echo "make install  cargo xtask install: binaries, units, cron file, man pages, completions, docs"
+	@echo "make install  cargo xtask install: binaries, units, cron file, man pages, completions, docs, sample config; prints where each went"
 	@echo "make dist     cargo xtask dist: the same tree as target/dist/driftless-*.tar.gz"
 
 # Idempotent: `apt-get update` and install run only when a package is missing.

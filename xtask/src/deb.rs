@@ -30,6 +30,8 @@ pub fn deb(no_build: bool, debug: bool) -> Result<PathBuf> {
         destdir: Some(root.clone()),
         no_build,
         debug,
+        // The package carries it as a conffile, written below.
+        sample_config: false,
     })?;
     // Debian 12 ships units in /lib/systemd/system (dh_installsystemd's place).
     std::fs::create_dir_all(root.join("lib")).context("creating lib/")?;

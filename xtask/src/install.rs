@@ -21,6 +21,9 @@ pub struct Options {
     pub no_build: bool,
     /// Take the debug binaries instead (a quick package to test the packaging, never to ship).
     pub debug: bool,
+    /// Put the sample config at /etc/driftless/driftless.yaml where there is none (`make
+    /// install`); a tarball or package must not carry it as a plain file that unpacks over one.
+    pub sample_config: bool,
 }
 
 impl Default for Options {
@@ -30,6 +33,7 @@ impl Default for Options {
             destdir: None,
             no_build: false,
             debug: false,
+            sample_config: true,
         }
     }
 }
@@ -128,7 +132,45 @@ pub fn install(opts: &Options) -> Result<Vec<PathBuf>> {
         let name = doc.file_name().context("doc without a name")?;
         put(prefix.join("share/doc/driftless").join(name), &content, 0o644)?;
     }
+    // The sample config, every line commented: only where there is none, never over the admin's.
+    let config = PathBuf::from("/etc/driftless/driftless.yaml");
+    if opts.sample_config && std::fs::symlink_metadata(stage(&config)).is_err() {
+        let sample = std::fs::read(units_dir.join("driftless.yaml")).context("reading units/driftless.yaml")?;
+        put(config, &sample, 0o644)?;
+    }
     Ok(written)
+}
+
+/// What `make install` prints: where each kind of file went, and what to run next.
+pub fn summary(files: &[PathBuf], destdir: Option<&Path>) -> String {
+    let mut dirs: std::collections::BTreeMap<&Path, Vec<String>> = std::collections::BTreeMap::new();
+    for file in files {
+        let dir = file.parent().unwrap_or(Path::new("/"));
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        dirs.entry(dir).or_default().push(name);
+    }
+    let mut out = format!("install: {} files", files.len());
+    if let Some(destdir) = destdir {
+        out.push_str(&format!(" under {}", destdir.display()));
+    }
+    out.push('\n');
+    for (dir, names) in &dirs {
+        let listed = if names.len() <= 6 {
+            names.join(", ")
+        } else {
+            format!("{} files", names.len())
+        };
+        out.push_str(&format!("  {}/: {listed}\n", dir.display()));
+    }
+    out.push_str(
+        "next: name a repo in /etc/driftless/driftless.yaml (or run `sync-repo /path/to/checkout` \
+         with no config), then\n  systemctl daemon-reload && systemctl enable --now sync-repo@NAME.timer\n\
+         (hosts without systemd: uncomment a line of /etc/cron.d/driftless)\n",
+    );
+    out
 }
 
 /// `cargo xtask dist`: install into a staging dir with prefix /usr/local and pack it as
@@ -138,6 +180,7 @@ pub fn dist(no_build: bool) -> Result<PathBuf> {
     let opts = Options {
         destdir: Some(stage.path().to_path_buf()),
         no_build,
+        sample_config: false,
         ..Options::default()
     };
     let files = install(&opts)?;

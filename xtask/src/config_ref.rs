@@ -9,7 +9,7 @@ use crate::error::{Result, bail};
 use crate::workspace;
 
 /// The structs of the file, each with where its keys live.
-const SECTIONS: [(&str, &str, &str); 6] = [
+const SECTIONS: [(&str, &str, &str); 7] = [
     ("Config", "", "Top level"),
     ("NotifyConfig", "notify.", "notify"),
     ("RepoConfig", "repos.NAME.", "repos.NAME"),
@@ -20,6 +20,11 @@ const SECTIONS: [(&str, &str, &str); 6] = [
     ),
     ("MirrorConfig", "repos.NAME.mirror.", "repos.NAME.mirror"),
     ("InputsConfig", "repos.NAME.inputs.", "repos.NAME.inputs"),
+    (
+        "ValidateConfig",
+        "validate.",
+        "validate (top level, or repos.NAME.validate for one repo)",
+    ),
 ];
 
 /// One key of the config file.
@@ -121,7 +126,7 @@ fn kind(source: &str, ty: &str) -> (String, bool) {
         "Vec<String>" => "list of strings".to_owned(),
         "BTreeMap<String, RepoConfig>" => "mapping of repo names to repo entries".to_owned(),
         "Vec<StackEntry>" => "list: globs of stack directories, or stacks with options".to_owned(),
-        "NotifyConfig" | "MirrorConfig" | "InputsConfig" => "mapping (below)".to_owned(),
+        "NotifyConfig" | "MirrorConfig" | "InputsConfig" | "ValidateConfig" => "mapping (below)".to_owned(),
         other => {
             let name = other.rsplit("::").next().unwrap_or(other);
             match variants(source, name) {
@@ -163,7 +168,7 @@ fn serde_default(source: &str, ty: &str) -> String {
         t if t.starts_with("Vec<") => "none".to_owned(),
         t if t.starts_with("BTreeMap<") => "none".to_owned(),
         // A block whose own keys all default to nothing.
-        "InputsConfig" => "empty".to_owned(),
+        "InputsConfig" | "ValidateConfig" => "empty".to_owned(),
         other => {
             let name = other.rsplit("::").next().unwrap_or(other);
             enum_default(source, name).unwrap_or_else(|| "see the text".to_owned())

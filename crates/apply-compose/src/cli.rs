@@ -11,13 +11,15 @@ Examples:
   apply-compose hub --dry-run                what would be applied, and why
   apply-compose hub --stack grafana --force  re-apply one stack even if unchanged
   touch /srv/hub/stacks/loki/.driftless-hold  put a stack on hold: never touched
+  apply-compose --validate .                 check the checkout's stacks before a push (CI, pre-commit)
 
 Phase 3 under systemd (sync-repo triggers it after an update):
   systemctl enable apply-compose@observability-hub.service
 
-When nothing changed, docker is not even started. Exit codes: 0 ok, 2 usage or config error,
-3 refused (tracked inputs modified in the checkout), 65 a stack's compose failed (its state
-is kept, the next run retries), 74 local I/O failure, 75 engine unreachable or lock busy.";
+When nothing changed, docker is not even started. Exit codes: 0 ok, 1 --validate found
+problems, 2 usage or config error, 3 refused (tracked inputs modified in the checkout), 65 a
+stack's compose failed (its state is kept, the next run retries), 74 local I/O failure, 75
+engine unreachable or lock busy.";
 
 /// Bring docker compose stacks in line with what the checkout says.
 ///
@@ -28,8 +30,17 @@ is kept, the next run retries), 74 local I/O failure, 75 engine unreachable or l
 #[command(name = "apply-compose", version, after_help = EXAMPLES)]
 pub struct Args {
     /// A repo name from the config, or the path of a checkout
-    #[arg(value_name = "REPO|PATH", required_unless_present_any = ["all", "print_config"], conflicts_with = "all")]
+    #[arg(value_name = "REPO|PATH", required_unless_present_any = ["all", "print_config", "validate"], conflicts_with = "all")]
     pub target: Option<String>,
+
+    /// Check the stacks and change nothing, for the config repo's CI and pre-commit hook: each
+    /// model parses, every input exists inside the repo, project names are unique, `compose
+    /// config` passes (when compose is installed), `validate.max_depth` holds. Prints
+    /// `FILE:LINE: message` per problem and a count; exits 1 on any problem. Without REPO|PATH:
+    /// the configured repos, or the current directory when none has stacks. Needs no state
+    /// directory, root or engine
+    #[arg(long, conflicts_with_all = ["force", "allow_dirty"])]
+    pub validate: bool,
 
     /// Apply the stacks of every configured repo
     #[arg(long)]

@@ -3,6 +3,8 @@
 //!
 //! Thin by design: parse arguments, call `driftless_core::compose`, print, map to an exit code.
 
+mod validate;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -20,6 +22,9 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
+    if args.validate {
+        return validate::run(args);
+    }
     let path_run = !args.all && looks_like_path(args.target.as_deref().unwrap_or_default());
     let (config, state) = args.common.load_for("apply-compose", path_run)?;
     let compose = Compose::from_flag_or_config(args.compose_command.as_deref(), &config)?;

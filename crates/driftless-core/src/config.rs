@@ -29,6 +29,9 @@ pub struct Config {
     pub compose_command: Option<Vec<String>>,
     /// Where `driftless-notify` (run by `OnFailure=` of every unit) posts a failed run's report.
     pub notify: Option<NotifyConfig>,
+    /// `apply-compose --validate`'s layout rules for every repo (a repo's own `validate:` wins).
+    #[serde(default, skip_serializing_if = "ValidateConfig::is_empty")]
+    pub validate: ValidateConfig,
     /// The repos, keyed by the name systemd passes as the unit instance (`sync-repo@NAME`).
     #[serde(default)]
     pub repos: BTreeMap<String, RepoConfig>,
@@ -67,6 +70,24 @@ pub struct RepoConfig {
     /// those listed in `watch`.
     #[serde(default)]
     pub inputs: InputsConfig,
+    /// `apply-compose --validate`'s layout rules for this repo (over the top-level `validate:`).
+    #[serde(default, skip_serializing_if = "ValidateConfig::is_empty")]
+    pub validate: ValidateConfig,
+}
+
+/// `validate:` (top level, or `repos.NAME.validate`): layout rules `apply-compose --validate`
+/// checks besides what compose itself requires.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateConfig {
+    /// How many directories deep below the repo a stack may be (`stacks/grafana` is 2).
+    pub max_depth: Option<usize>,
+}
+
+impl ValidateConfig {
+    fn is_empty(&self) -> bool {
+        self.max_depth.is_none()
+    }
 }
 
 /// `repos.NAME.inputs`: inputs of a stack that git does not track (a gitignored bind mount or

@@ -12,7 +12,8 @@ pub enum Exit {
     /// 0: everything is as it should be (in sync, updated, applied, copied).
     #[default]
     Ok,
-    /// 1: drift-check found drift. No other tool uses it.
+    /// 1: drift-check found drift, or `apply-compose --validate` found problems. Nothing else
+    /// uses it.
     Drift,
     /// 2: the command line or the config is wrong; fix it and run again.
     Usage,

@@ -6,6 +6,7 @@
 //! - [`model`]: which files a stack reads (the only compose YAML parser).
 //! - [`read`]: bounded reads of a stack's own files, special files refused.
 //! - [`runner`]: the real compose command.
+//! - [`validate`]: `--validate`, the checks a config repo runs before a push.
 //!
 //! A stack's digest covers every input it reads from the repo, identified by git's own object
 //! ids at HEAD (tree ids for directories), so a no-change run hashes nothing and never starts
@@ -17,6 +18,7 @@ pub mod read;
 pub mod resolve;
 pub mod runner;
 pub mod stacks;
+pub mod validate;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -364,7 +366,7 @@ fn run(target: &Target, options: &Options, previous: &Record, report: &mut Repor
                         .chain(&stack.env_files)
                         .map(|f| (f.clone(), "compose file"))
                         .collect(),
-                    services: Default::default(),
+                    ..Default::default()
                 }
             }
         };

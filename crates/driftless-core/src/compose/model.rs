@@ -18,9 +18,18 @@ pub enum Error {
     #[error(transparent)]
     Read(#[from] super::read::Error),
     #[error("{path} does not exist", path = path.display())]
-    Missing { path: PathBuf },
+    Missing {
+        path: PathBuf,
+        /// The compose file that includes or extends it (`None` for the stack's own files).
+        named_in: Option<PathBuf>,
+    },
     #[error("{path}: {message}", path = path.display())]
-    Parse { path: PathBuf, message: String },
+    Parse {
+        path: PathBuf,
+        message: String,
+        /// The line the YAML parser points at, 1-based, when it gives one.
+        line: Option<usize>,
+    },
 }
 
 /// Everything a stack reads, as absolute paths (files and directories), sorted.
@@ -30,6 +39,11 @@ pub struct Inputs {
     pub paths: Vec<(PathBuf, &'static str)>,
     /// The service names defined, for orphan checks.
     pub services: BTreeSet<String>,
+    /// The compose file that names each input (the stack's own compose files and env files
+    /// have none), so `--validate` can point at it.
+    pub named_in: HashMap<PathBuf, PathBuf>,
+    /// Inputs compose lets be missing: `env_file` entries with `required: false`.
+    pub optional: BTreeSet<PathBuf>,
 }
 
 /// Collect the inputs of a stack whose project directory is `project_dir`, made of
@@ -52,24 +66,33 @@ pub fn inputs(project_dir: &Path, files: &[PathBuf], env_files: &[PathBuf]) -> R
         vars.entry(key).or_insert(value);
     }
 
-    let mut queue: Vec<(PathBuf, PathBuf, &'static str)> = files
+    let mut named_in: HashMap<PathBuf, PathBuf> = HashMap::new();
+    let mut optional = BTreeSet::new();
+    let mut queue: Vec<(PathBuf, PathBuf, &'static str, Option<PathBuf>)> = files
         .iter()
-        .map(|f| (f.clone(), project_dir.to_owned(), "compose file"))
+        .map(|f| (f.clone(), project_dir.to_owned(), "compose file", None))
         .collect();
-    while let Some((file, base, kind)) = queue.pop() {
+    while let Some((file, base, kind, parent)) = queue.pop() {
         if !seen.insert(file.clone()) {
             continue;
         }
         out.push((file.clone(), kind));
-        let text = super::read::text_if_exists(&file)?.ok_or_else(|| Error::Missing { path: file.clone() })?;
-        let mut doc: Value = serde_yaml::from_str(&text).map_err(|e| Error::Parse {
+        if let Some(parent) = &parent {
+            named_in.entry(file.clone()).or_insert_with(|| parent.clone());
+        }
+        let text = super::read::text_if_exists(&file)?.ok_or_else(|| Error::Missing {
             path: file.clone(),
-            message: e.to_string(),
+            named_in: parent.clone(),
         })?;
-        doc.apply_merge().map_err(|e| Error::Parse {
+        let parse_error = |e: serde_yaml::Error| Error::Parse {
             path: file.clone(),
+            line: e.location().map(|l| l.line()),
             message: e.to_string(),
-        })?;
+        };
+        let mut doc: Value = serde_yaml::from_str(&text).map_err(parse_error)?;
+        doc.apply_merge().map_err(parse_error)?;
+        // Every input found from here on is named in this file.
+        let first_new = out.len();
         let path_of = |raw: &str, base: &Path| normalize(&base.join(interpolate(raw, &vars)));
         let file_dir = file.parent().unwrap_or(&base).to_owned();
 
@@ -82,7 +105,7 @@ pub fn inputs(project_dir: &Path, files: &[PathBuf], env_files: &[PathBuf]) -> R
                         .parent()
                         .map(Path::to_owned)
                         .unwrap_or_else(|| file_dir.clone());
-                    queue.push((included, dir, "included file"));
+                    queue.push((included, dir, "included file", Some(file.clone())));
                 }
                 Value::Mapping(_) => {
                     let dir = item
@@ -92,7 +115,12 @@ pub fn inputs(project_dir: &Path, files: &[PathBuf], env_files: &[PathBuf]) -> R
                     for path in strings(item.get("path")) {
                         let included = path_of(path, &file_dir);
                         let base = dir.clone().or_else(|| included.parent().map(Path::to_owned));
-                        queue.push((included, base.unwrap_or_else(|| file_dir.clone()), "included file"));
+                        queue.push((
+                            included,
+                            base.unwrap_or_else(|| file_dir.clone()),
+                            "included file",
+                            Some(file.clone()),
+                        ));
                     }
                     for env in strings(item.get("env_file")) {
                         out.push((path_of(env, &file_dir), "env file"));
@@ -113,10 +141,14 @@ pub fn inputs(project_dir: &Path, files: &[PathBuf], env_files: &[PathBuf]) -> R
                     // Compose resolves the extended file's relative paths from its own directory.
                     let extended = path_of(other, &base);
                     let dir = extended.parent().map(Path::to_owned).unwrap_or_else(|| base.clone());
-                    queue.push((extended, dir, "extended file"));
+                    queue.push((extended, dir, "extended file", Some(file.clone())));
                 }
-                for env in env_file_paths(service.get("env_file")) {
-                    out.push((path_of(env, &base), "env_file"));
+                for (env, required) in env_file_paths(service.get("env_file")) {
+                    let path = path_of(env, &base);
+                    if !required {
+                        optional.insert(path.clone());
+                    }
+                    out.push((path, "env_file"));
                 }
                 for volume in seq(service.get("volumes")) {
                     if let Some(source) = bind_source(volume, &vars) {
@@ -155,10 +187,18 @@ pub fn inputs(project_dir: &Path, files: &[PathBuf], env_files: &[PathBuf]) -> R
                 }
             }
         }
+        for (path, _) in &out[first_new..] {
+            named_in.entry(path.clone()).or_insert_with(|| file.clone());
+        }
     }
     out.sort();
     out.dedup_by(|a, b| a.0 == b.0);
-    Ok(Inputs { paths: out, services })
+    Ok(Inputs {
+        paths: out,
+        services,
+        named_in,
+        optional,
+    })
 }
 
 fn seq(value: Option<&Value>) -> impl Iterator<Item = &Value> {
@@ -174,13 +214,19 @@ fn strings(value: Option<&Value>) -> Vec<&str> {
     }
 }
 
-/// `env_file`: a string, a list of strings, or a list of `{path, required}`.
-fn env_file_paths(value: Option<&Value>) -> Vec<&str> {
+/// `env_file`: a string, a list of strings, or a list of `{path, required}`; each path with
+/// whether it is required (compose's default: yes).
+fn env_file_paths(value: Option<&Value>) -> Vec<(&str, bool)> {
     match value {
-        Some(Value::String(s)) => vec![s.as_str()],
+        Some(Value::String(s)) => vec![(s.as_str(), true)],
         Some(Value::Sequence(items)) => items
             .iter()
-            .filter_map(|item| item.as_str().or_else(|| item.get("path").and_then(Value::as_str)))
+            .filter_map(|item| {
+                item.as_str().map(|s| (s, true)).or_else(|| {
+                    let required = item.get("required").and_then(Value::as_bool).unwrap_or(true);
+                    item.get("path").and_then(Value::as_str).map(|s| (s, required))
+                })
+            })
             .collect(),
         _ => Vec::new(),
     }

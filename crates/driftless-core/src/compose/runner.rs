@@ -115,6 +115,33 @@ impl Compose {
         }
     }
 
+    /// Whether compose itself runs (`compose version`, which needs no engine): `Missing` when
+    /// the program is not found, `Broken` when it fails (`'compose' is not a docker command`).
+    pub fn check_installed(&self) -> Result<(), Error> {
+        let (program, _) = self.split(&[]);
+        if which_program(program).is_none() {
+            return Err(Error::Missing {
+                command: self.command.join(" "),
+            });
+        }
+        match self.version_error() {
+            Some(message) => Err(Error::Broken {
+                command: self.command.join(" "),
+                message,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// `compose config --quiet` with every choice driftless resolved for the stack: compose's
+    /// own validation of the merged model, which needs no engine. `Err` carries compose's message.
+    pub fn check_config(&self, stack: &Stack) -> Result<(), Error> {
+        let mut args = self.project_args(stack);
+        args.extend(["config", "--quiet"].map(String::from));
+        let extra: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.capture("config", &stack.project, &extra).map(drop)
+    }
+
     /// Why `compose version` fails, if it does (compose's own last line).
     fn version_error(&self) -> Option<String> {
         let (program, args) = self.split(&["version"]);
@@ -382,6 +409,16 @@ fn without_compose_env(mut cmd: duct::Expression) -> duct::Expression {
         cmd = cmd.env_remove(var);
     }
     cmd
+}
+
+/// `program` as the shell would find it: a path as is, else the first match on `PATH`.
+fn which_program(program: &str) -> Option<std::path::PathBuf> {
+    if program.contains('/') {
+        return std::path::Path::new(program).is_file().then(|| program.into());
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
 }
 
 fn last_line(text: &str) -> String {

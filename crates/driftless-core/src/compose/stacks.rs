@@ -49,9 +49,26 @@ pub enum Error {
     },
 }
 
-/// Expand the config's `stacks:` entries against the checkout at `root`.
+/// Expand the config's `stacks:` entries against the checkout at `root`; the first stack that
+/// cannot be resolved, or two stacks with one project name, is an error.
 pub fn discover(root: &Path, entries: &[StackEntry]) -> Result<Vec<Stack>, Error> {
+    let (stacks, errors) = discover_all(root, entries);
+    match errors.into_iter().next() {
+        Some((_, err)) => Err(err),
+        None => Ok(stacks),
+    }
+}
+
+/// Like [`discover`], going on past errors (for `--validate`): the stacks that resolve, and
+/// every error with the absolute directory of the stack it is about (for a duplicate project
+/// name, the later of the two), resolution errors first, in the config's order.
+pub fn discover_all(root: &Path, entries: &[StackEntry]) -> (Vec<Stack>, Vec<(PathBuf, Error)>) {
     let mut stacks: Vec<Stack> = Vec::new();
+    let mut errors: Vec<(PathBuf, Error)> = Vec::new();
+    let mut add = |stacks: &mut Vec<Stack>, dir: &Path, config: &StackConfig| match stack(root, dir, config) {
+        Ok(stack) => stacks.push(stack),
+        Err(err) => errors.push((root.join(dir), err.into())),
+    };
     for entry in entries {
         match entry {
             StackEntry::Glob(pattern) => {
@@ -61,7 +78,7 @@ pub fn discover(root: &Path, entries: &[StackEntry]) -> Result<Vec<Stack>, Error
                 for dir in dirs {
                     if resolve::is_stack_dir(&root.join(&dir)) {
                         let label = dir.to_string_lossy().into_owned();
-                        stacks.push(stack(root, &dir, &StackConfig::default_for(&label))?);
+                        add(&mut stacks, &dir, &StackConfig::default_for(&label));
                     }
                 }
             }
@@ -69,20 +86,23 @@ pub fn discover(root: &Path, entries: &[StackEntry]) -> Result<Vec<Stack>, Error
                 let dir = PathBuf::from(config.dir.trim_matches('/'));
                 // An explicit entry overrides a glob match of the same directory.
                 stacks.retain(|s| s.path != root.join(&dir));
-                stacks.push(stack(root, &dir, config)?);
+                add(&mut stacks, &dir, config);
             }
         }
     }
-    for (i, a) in stacks.iter().enumerate() {
-        if let Some(b) = stacks[i + 1..].iter().find(|b| b.project == a.project) {
-            return Err(Error::DuplicateProject {
-                project: a.project.clone(),
-                first: a.dir.clone(),
-                second: b.dir.clone(),
-            });
+    for (i, b) in stacks.iter().enumerate() {
+        if let Some(a) = stacks[..i].iter().find(|a| a.project == b.project) {
+            errors.push((
+                b.path.clone(),
+                Error::DuplicateProject {
+                    project: a.project.clone(),
+                    first: a.dir.clone(),
+                    second: b.dir.clone(),
+                },
+            ));
         }
     }
-    Ok(stacks)
+    (stacks, errors)
 }
 
 impl StackConfig {

@@ -76,6 +76,7 @@ impl Target {
                 prune: false,
                 retry_after: None,
                 inputs: Default::default(),
+                validate: Default::default(),
             },
         })
     }

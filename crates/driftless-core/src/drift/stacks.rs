@@ -50,7 +50,7 @@ pub fn check(target: &Target, opened: &Opened, state: &StateDir, options: &super
             let inputs =
                 model::inputs(&stack.project_dir, &stack.files, &stack.env_files).unwrap_or_else(|_| model::Inputs {
                     paths: stack.files.iter().map(|f| (f.clone(), "compose file")).collect(),
-                    services: Default::default(),
+                    ..Default::default()
                 });
             let (digest, ids, kinds) = compose::digest(
                 &opened.checkout,

@@ -317,6 +317,7 @@ fn run(
                     &settle,
                 ) =>
             {
+                settle_time(entry, &target, current.as_ref(), &settle);
                 stats.unchanged += 1;
             }
             _ if dir_in_the_way => {
@@ -474,15 +475,69 @@ fn up_to_date(
             current.is_some_and(|m| m.file_type().is_symlink())
                 && std::fs::read_link(target).is_ok_and(|t| path_to_bytes(&t) == link.as_slice())
         }
-        Kind::File { size, mtime, .. } => {
-            current.is_some_and(|m| {
-                m.is_file()
-                    && m.size() == *size
-                    && m.modified().is_ok_and(|t| settle.same_time(t, *mtime))
-                    && (!settle.perms || m.permissions().mode() & 0o7777 == entry.mode)
-            }) && (!checksum || same_content(source, reader, entry, target))
+        Kind::File { size, mtime, blob } => {
+            let Some(m) = current.filter(|m| {
+                m.is_file() && m.size() == *size && (!settle.perms || m.permissions().mode() & 0o7777 == entry.mode)
+            }) else {
+                return false;
+            };
+            if m.modified().is_ok_and(|t| settle.same_time(t, *mtime)) {
+                return !checksum || same_content(source, reader, entry, target);
+            }
+            // `--from commit` stamps each file with the commit's time, so after a new commit
+            // every file's time differs: one whose content is still the commit's blob is the
+            // same file (read without following, never whole), and is not copied again.
+            blob.is_some_and(|id| same_blob(target, id))
         }
     }
+}
+
+/// Whether the file at `target` hashes to blob `id`, as git would store it: opened without
+/// following a link and refused unless regular, read a block at a time.
+fn same_blob(target: &Path, id: gix::ObjectId) -> bool {
+    let Ok(file) = crate::safe_fs::open_regular(target) else {
+        return false;
+    };
+    let Ok(len) = file.metadata().map(|m| m.len()) else {
+        return false;
+    };
+    let mut reader = std::io::BufReader::with_capacity(64 * 1024, file.take(len));
+    gix::objs::compute_stream_hash(
+        id.kind(),
+        gix::object::Kind::Blob,
+        &mut reader,
+        len,
+        &mut gix::progress::Discard,
+        &std::sync::atomic::AtomicBool::new(false),
+    )
+    .is_ok_and(|hash| hash == id)
+}
+
+/// After [`up_to_date`] found a file the same by its blob: give it the listing's time, so the
+/// next run's quick check passes without reading it again.
+fn settle_time(entry: &Entry, target: &Path, current: Option<&std::fs::Metadata>, settle: &Settle) {
+    let Kind::File {
+        mtime, blob: Some(_), ..
+    } = &entry.kind
+    else {
+        return;
+    };
+    if current.is_some_and(|m| m.modified().is_ok_and(|t| settle.same_time(t, *mtime))) {
+        return;
+    }
+    let Ok(since) = mtime.duration_since(std::time::UNIX_EPOCH) else {
+        return;
+    };
+    let time = rustix::fs::Timespec {
+        tv_sec: since.as_secs() as i64,
+        tv_nsec: since.subsec_nanos() as _,
+    };
+    let times = rustix::fs::Timestamps {
+        last_access: time,
+        last_modification: time,
+    };
+    // On the link itself, never through one; a failure only means reading it again next run.
+    let _ = rustix::fs::utimensat(rustix::fs::CWD, target, &times, rustix::fs::AtFlags::SYMLINK_NOFOLLOW);
 }
 
 fn copy_all(

@@ -136,6 +136,39 @@ fn commit_mirror_with_delete_follows_the_next_commit() {
     assert_eq!(count(&record, "unchanged"), entries(&expected), "{record}");
 }
 
+/// `--from commit` stamps files with the commit's time; a new commit that changes one file
+/// copies that file only, since the others still hold their blobs, and the run after settles
+/// without copying anything. Still what `git archive` of the new commit gives.
+#[test]
+fn commit_mirror_copies_only_what_the_next_commit_changed() {
+    if !have("rsync", "the archive oracle") {
+        return;
+    }
+    let w = World::new();
+    for i in 0..20 {
+        w.write(&format!("dir/f{i}.txt"), format!("file {i}\n"));
+    }
+    w.commit("twenty files");
+    w.mirror(&["--from", "commit"]).expect_code(0);
+    // A second apart, so the new commit's time differs from the first one's.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    w.write("dir/f3.txt", "changed\n");
+    w.commit("one file");
+
+    let run = w.mirror(&["--from", "commit", "--json"]);
+    run.expect_code(0);
+    let record = run.json();
+    assert_eq!(count(&record, "copied"), 1, "only the changed file: {record}");
+    assert_eq!(count(&record, "bytes"), 8, "the 8 bytes of the changed file: {record}");
+    let expected = tree(&w.archive_oracle("oracle", &[]));
+    assert_same_tree(&tree(&w.dest), &expected, "mirror --from commit vs git archive HEAD");
+
+    let again = w.mirror(&["--from", "commit", "--json"]);
+    again.expect_code(0);
+    assert_eq!(count(&again.json(), "copied"), 0, "{}", again.stdout);
+    assert_same_tree(&tree(&w.dest), &expected, "after a run with nothing new");
+}
+
 #[test]
 fn unicode_and_spaces_in_names_survive_both_sources() {
     if !have("rsync", "the oracles") {

@@ -23,7 +23,7 @@ _sync__repo() {
 
     case "${cmd}" in
         sync__repo)
-            opts="-j -n -v -q -h -V --all --jobs --force --wait-lock --remote --branch --config --state-dir --dry-run --json --print-config --verbose --quiet --help --version"
+            opts="-j -n -v -q -h -V --all --jobs --force --wait-lock --remote --branch --recurse-submodules --config --state-dir --dry-run --json --print-config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

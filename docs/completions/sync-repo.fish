@@ -6,6 +6,7 @@ complete -c sync-repo -l config -d 'Config file [default: /etc/driftless/driftle
 complete -c sync-repo -l state-dir -d 'State directory [default: $STATE_DIRECTORY, the config\'s state_dir, or /var/lib/driftless]' -r -F
 complete -c sync-repo -l all -d 'Sync every repo in the config'
 complete -c sync-repo -l force -d 'Take the remote state even when refused, after preserving local commits and changes under refs/driftless/preserved/<time>'
+complete -c sync-repo -l recurse-submodules -d 'Also check out the new commit in populated submodules whose recorded commit moved (detached, recursively), as `git pull --recurse-submodules` does; the config\'s `submodules: recurse` does the same for a repo on every run'
 complete -c sync-repo -s n -l dry-run -d 'Say what would change, change nothing'
 complete -c sync-repo -l json -d 'Print one JSON record per repo on stdout instead of the summary'
 complete -c sync-repo -l print-config -d 'Print the effective config (the file with every default filled in) as YAML, and exit'

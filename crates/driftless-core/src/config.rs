@@ -50,6 +50,11 @@ pub struct RepoConfig {
     pub remote: Option<String>,
     /// The branch to follow; `main` ([`DEFAULT_BRANCH`]) when unset.
     pub branch: Option<String>,
+    /// What sync-repo does with populated submodules whose recorded commit moved: `none`
+    /// records the new commit in the index only, as `git pull` does; `recurse` also checks
+    /// that commit out in the submodule (detached), as `git pull --recurse-submodules` does.
+    #[serde(default)]
+    pub submodules: Submodules,
     /// How old the last successful sync may get before drift-check reports it (`1h`).
     pub max_sync_age: Option<String>,
     /// Where `mirror-copy` copies this repo to.
@@ -211,6 +216,19 @@ pub enum NotifyFormat {
     Gotify,
     /// Slack-compatible incoming webhook (also Mattermost, Rocket.Chat): JSON `{text}`.
     Slack,
+}
+
+/// `repos.NAME.submodules`: whether an update recurses into populated submodules.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Submodules {
+    /// Record a moved gitlink in the index only; the submodule's worktree stays where it is
+    /// (drift-check reports it behind).
+    #[default]
+    None,
+    /// Fetch the new commit from the submodule's own `origin` and check it out there, detached,
+    /// recursively; unpopulated submodules stay unpopulated.
+    Recurse,
 }
 
 /// What a mirror copies.

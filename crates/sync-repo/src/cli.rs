@@ -62,6 +62,12 @@ pub struct Args {
     #[arg(long, value_name = "BRANCH", value_hint = clap::ValueHint::Other, conflicts_with = "all", value_parser = branch_name)]
     pub branch: Option<String>,
 
+    /// Also check out the new commit in populated submodules whose recorded commit moved
+    /// (detached, recursively), as `git pull --recurse-submodules` does; the config's
+    /// `submodules: recurse` does the same for a repo on every run
+    #[arg(long)]
+    pub recurse_submodules: bool,
+
     #[command(flatten)]
     pub common: CommonArgs,
 }

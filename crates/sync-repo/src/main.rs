@@ -30,7 +30,7 @@ fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
         metrics_dir: config.metrics_dir.clone(),
     };
 
-    let targets = if args.all {
+    let mut targets: Vec<Target> = if args.all {
         if config.repos.is_empty() {
             return Err(format!(
                 "--all: no repos configured in {}",
@@ -61,6 +61,11 @@ fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
         }
         vec![target]
     };
+    if args.recurse_submodules {
+        for target in &mut targets {
+            target.recurse_submodules = true;
+        }
+    }
 
     let jobs = args
         .jobs

@@ -228,3 +228,47 @@ fn a_populated_submodule_behind_its_gitlink_is_fixed_by_git_submodule_update() {
     host.assert_clean(&[]);
     assert_eq!(driftless_tests::git(&sub, &["rev-parse", "HEAD"]).trim(), new);
 }
+
+/// With `submodules: recurse`, a populated submodule behind its gitlink (here: a person's plain
+/// `git pull` moved the superproject) is still drift, and the fix shown is the sync-repo run
+/// that checks the recorded commit out.
+#[test]
+fn with_recursion_a_submodule_behind_is_fixed_by_sync_repo() {
+    let host = Host::new("    submodules: recurse\n");
+    let lib = driftless_tests::Origin::new(&host.env, "hub-lib");
+    let url = lib.path_url();
+    let file_ok = ["-c", "protocol.file.allow=always"];
+    let mut add = file_ok.to_vec();
+    add.extend(["submodule", "add", "-q", url.as_str(), "vendor/lib"]);
+    driftless_tests::git(&host.origin.work, &add);
+    host.origin.commit("add a submodule");
+    host.tool(&format!("sync-repo {REPO}")).expect_code(0);
+    let mut update = file_ok.to_vec();
+    update.extend(["submodule", "update", "-q", "--init"]);
+    host.git(&update);
+    host.assert_clean(&[]);
+
+    lib.write("lib.txt", "v2\n");
+    let new = lib.commit("lib v2");
+    let authoring_sub = host.origin.work.join("vendor/lib");
+    driftless_tests::git(&authoring_sub, &["pull", "-q", "--ff-only", "origin", "main"]);
+    host.origin.commit("bump the submodule");
+    host.git(&["pull", "-q", "--ff-only"]);
+
+    let sub = host.checkout.join("vendor/lib");
+    let old = driftless_tests::git(&sub, &["rev-parse", "HEAD"]).trim().to_owned();
+    let row = host.assert_drift(
+        &[],
+        "checkout",
+        "submodules",
+        &format!(
+            "1 submodule(s) out of date: vendor/lib at {}, recorded {}",
+            &old[..7],
+            &new[..7]
+        ),
+    );
+    assert!(row.fix().starts_with(&format!("sync-repo {REPO}")), "{}", row.fix());
+    host.run_fix(row.fix());
+    host.assert_clean(&[]);
+    assert_eq!(driftless_tests::git(&sub, &["rev-parse", "HEAD"]).trim(), new);
+}

@@ -169,7 +169,8 @@ pub fn check(target: &Target, state: &StateDir, options: &super::Options, report
         }
         Err(err) => report.push(Part::Checkout, "dirty", Status::Unknown, error_chain(&err), None),
     }
-    submodules(&checkout, &git, report);
+    let recurse = repo_cfg.submodules == crate::config::Submodules::Recurse;
+    submodules(&checkout, &git, recurse.then_some(sync.as_str()), report);
     match checkout.untracked_paths() {
         Ok(mut paths) => {
             // A `.driftless-hold` marker puts a stack on hold on purpose: not drift.
@@ -243,11 +244,13 @@ pub fn check(target: &Target, state: &StateDir, options: &super::Options, report
     Some(Opened { checkout, root })
 }
 
-/// Submodules whose checked-out commit is not the one the checkout records: sync-repo moves
-/// the gitlink only (as `git pull` does without `--recurse-submodules`), so a populated
-/// submodule stays behind until someone updates it. An unpopulated one is no drift: `git status`
-/// shows nothing for it either. No row at all for a repo without submodules.
-fn submodules(checkout: &Checkout, git: &str, report: &mut RepoReport) {
+/// Submodules whose checked-out commit is not the one the checkout records: by default
+/// sync-repo moves the gitlink only (as `git pull` does without `--recurse-submodules`), so a
+/// populated submodule stays behind until someone updates it. With `submodules: recurse`
+/// (`sync`: the command that syncs this repo) the next sync-repo run moves it, which is the fix
+/// shown. An unpopulated one is no drift: `git status` shows nothing for it either. No row at
+/// all for a repo without submodules.
+fn submodules(checkout: &Checkout, git: &str, sync: Option<&str>, report: &mut RepoReport) {
     use crate::git::checkout::SubmoduleHead;
     let submodules = match checkout.submodules() {
         Ok(submodules) if submodules.is_empty() => return,
@@ -282,7 +285,10 @@ fn submodules(checkout: &Checkout, git: &str, report: &mut RepoReport) {
             "submodules",
             Status::Drift,
             format!("{} submodule(s) out of date: {}", stale.len(), stale.join("; ")),
-            Some(format!("{git} submodule update --init {}", paths.join(" "))),
+            Some(match sync {
+                Some(sync) => format!("{sync}   # submodules: recurse checks the recorded commits out"),
+                None => format!("{git} submodule update --init {}", paths.join(" ")),
+            }),
         );
     } else if !unreadable.is_empty() {
         report.push(

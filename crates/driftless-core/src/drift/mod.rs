@@ -70,6 +70,7 @@ impl Target {
                 path: canonical,
                 remote: None,
                 branch: None,
+                submodules: Default::default(),
                 max_sync_age: None,
                 mirror: None,
                 stacks: Vec::new(),

@@ -55,7 +55,8 @@ pub enum ChangeKind {
     Mode,
     /// A submodule's recorded commit (its gitlink) moves. Only the index records it: as with
     /// `git merge --ff-only` without `--recurse-submodules`, the submodule's own worktree is
-    /// left where it is.
+    /// left where it is (with `submodules: recurse`, sync-repo moves it afterwards, see
+    /// `sync::submodules`).
     Submodule,
 }
 
@@ -385,6 +386,9 @@ pub enum RefUpdate<'a> {
     Reset { branch: &'a str },
     /// A resumed run whose branch had already moved before the crash.
     AlreadyMoved,
+    /// A submodule: HEAD detached at the new commit whatever it was on, as
+    /// `git submodule update` leaves it.
+    Detach,
 }
 
 /// Write `plan` into the checkout (see the module docs for the order), then move the branch.
@@ -568,6 +572,22 @@ fn move_branch(checkout: &Checkout, plan: &Plan, update: RefUpdate<'_>, reflog: 
             false,
         ),
         RefUpdate::Reset { branch } => (branch, PreviousValue::Any, true),
+        RefUpdate::Detach => {
+            let head = RefEdit {
+                change: Change::Update {
+                    log,
+                    expected: PreviousValue::Any,
+                    new: Target::Object(plan.new),
+                },
+                name: "HEAD".try_into().map_err(|e| Error::RefMoved {
+                    name: "HEAD".to_owned(),
+                    expected: plan.old.to_string(),
+                    source: gix::Error::from_error(e),
+                })?,
+                deref: false,
+            };
+            return super::locks::edit_refs(repo, vec![head], signature).map_err(Error::from);
+        }
     };
     let full = format!("refs/heads/{branch}");
     let moved = |source| Error::RefMoved {

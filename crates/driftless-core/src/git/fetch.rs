@@ -61,6 +61,11 @@ pub enum Error {
          use https:// or ssh, or drop the credentials from the URL"
     )]
     CleartextCredentials { url: String },
+    #[error(
+        "remote {url} does not have commit {id}: it was recorded without being pushed, or the \
+         remote was rewritten; push it there, or record a commit the remote has"
+    )]
+    NoSuchCommit { url: String, id: ObjectId },
     #[error("fetching from {url} failed")]
     Fetch { url: String, source: gix::Error },
     #[error("cannot record the fetched tip in {reference}")]
@@ -327,6 +332,70 @@ impl Remote {
 }
 
 impl Remote {
+    /// Make sure the checkout has commit `id` and everything below it, fetching from the remote
+    /// when it does not, as `git submodule update` does: every branch first (no ref written),
+    /// then, if the commit is on none of them, the commit itself (which the forge may allow).
+    pub fn fetch_commit(&self, checkout: &Checkout, id: ObjectId) -> Result<(), Error> {
+        let repo = &checkout.repo;
+        if repo.has_object(id) {
+            return Ok(());
+        }
+        let url = self.display();
+        if has_cleartext_credentials(&self.url) {
+            return Err(Error::CleartextCredentials { url });
+        }
+        let missing = || Error::NoSuchCommit { url: url.clone(), id };
+        if let Some(remote_repo) = local_remote(&self.url) {
+            if !remote_repo.has_object(id) {
+                return Err(missing());
+            }
+            return copy_missing_objects(&remote_repo, repo, id)
+                .map(drop)
+                .map_err(|source| Error::Fetch {
+                    url: url.clone(),
+                    source,
+                });
+        }
+        let hex = id.to_string();
+        for wanted in ["refs/heads/*", hex.as_str()] {
+            let remote = self.gix_remote(repo, wanted)?;
+            let unreachable = |source| Error::Unreachable {
+                url: url.clone(),
+                source,
+            };
+            let connection = match own_transport(&remote, repo).map_err(unreachable)? {
+                Some(transport) => remote.to_connection_with_transport(transport),
+                None => remote.connect(Direction::Fetch).map_err(unreachable)?,
+            };
+            let prepare = connection
+                .with_credentials(helpers_without_prompt(repo))
+                .prepare_fetch(gix::progress::Discard, Default::default())
+                .map_err(|source| classify_http(&url, source))?;
+            match prepare.receive(gix::progress::Discard, &AtomicBool::new(false)) {
+                Ok(outcome) => {
+                    // As in [`Remote::fetch`]: no ref binds the pack, and `.keep` would pin it.
+                    if let gix::remote::fetch::Status::Change { write_pack_bundle, .. } = &outcome.status
+                        && let Some(keep) = &write_pack_bundle.keep_path
+                    {
+                        let _ = std::fs::remove_file(keep);
+                    }
+                }
+                // The forge refusing an unadvertised commit: the commit is not there to fetch.
+                Err(_) if wanted == hex => return Err(missing()),
+                Err(source) => {
+                    return Err(Error::Fetch {
+                        url: url.clone(),
+                        source,
+                    });
+                }
+            }
+            if repo.has_object(id) {
+                return Ok(());
+            }
+        }
+        Err(missing())
+    }
+
     /// The remote's tip of the branch, as `git ls-remote` would say: the ref advertisement
     /// only, nothing written to the checkout (works where `.git` is read-only).
     pub fn advertised_tip(&self, checkout: &Checkout) -> Result<ObjectId, Error> {

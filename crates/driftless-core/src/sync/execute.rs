@@ -7,6 +7,7 @@ use gix::bstr::{BString, ByteSlice};
 use super::decide::Decision;
 use super::report::{Outcome, Report, list_paths};
 use super::run::Run;
+use super::submodules;
 use crate::exit::Exit;
 use crate::git::checkout::Checkout;
 use crate::git::fast_forward::{self, Plan, RefUpdate};
@@ -24,7 +25,20 @@ pub(super) fn execute(
     match decision {
         Decision::InSync => {
             report.after = Some(local.to_string());
-            report.end(Outcome::InSync, Exit::Ok)
+            // With recursion, submodules left behind (by a kill after the superproject moved,
+            // or from before recursion was turned on) are moved now.
+            let moves = match submodules::prepare(run, &report, None) {
+                Ok(moves) => moves,
+                Err(done) => return *done,
+            };
+            if moves.is_empty() {
+                report.end(Outcome::InSync, Exit::Ok)
+            } else if run.options.dry_run {
+                submodules::mark(&mut report, &moves);
+                report.end(Outcome::WouldUpdate, Exit::Ok)
+            } else {
+                submodules::apply(run, report.end(Outcome::Updated, Exit::Ok), moves)
+            }
         }
         Decision::FastForward { commits } => {
             report.commits = commits;
@@ -74,12 +88,21 @@ fn fast_forward(run: &Run, mut report: Report, local: ObjectId, tip: ObjectId) -
             ],
         );
     }
+    // Submodules are fetched and checked before anything is written (see [`submodules`]).
+    let moves = match submodules::prepare(run, &report, Some(&plan)) {
+        Ok(moves) => moves,
+        Err(done) => return *done,
+    };
     if options.dry_run {
+        submodules::mark(&mut report, &moves);
         return report.end(Outcome::WouldUpdate, Exit::Ok);
     }
     let reflog = format!("sync-repo: fast-forward {}..{}", short(&local), short(&tip));
     let update = RefUpdate::FastForward { branch: &target.branch };
     let mut report = report.applied(fast_forward::apply(checkout, &plan, update, &reflog), tip);
+    if report.outcome == Outcome::Updated {
+        return submodules::apply(run, report, moves);
+    }
     if report.outcome == Outcome::Failed {
         report.resolve = vec![
             format!(
@@ -139,7 +162,12 @@ fn force(run: &Run, mut report: Report, local: ObjectId, tip: ObjectId, modified
         .flatten()
         .and_then(|r| r.target().try_id().map(ToOwned::to_owned))
         .filter(|id| *id != local);
+    let moves = match submodules::prepare(run, &report, Some(&plan)) {
+        Ok(moves) => moves,
+        Err(done) => return *done,
+    };
     if options.dry_run {
+        submodules::mark(&mut report, &moves);
         report.run.reason = Some(format!(
             "--force would preserve {} modified and {} untracked path(s) and local commits, then take the remote state",
             modified.len(),
@@ -187,7 +215,11 @@ fn force(run: &Run, mut report: Report, local: ObjectId, tip: ObjectId, modified
     abort_operation(checkout);
     let reflog = format!("sync-repo --force: reset to remote {}", short(&tip));
     let update = RefUpdate::Reset { branch: &target.branch };
-    report.applied(fast_forward::apply(checkout, &plan, update, &reflog), tip)
+    let report = report.applied(fast_forward::apply(checkout, &plan, update, &reflog), tip);
+    if report.outcome == Outcome::Updated {
+        return submodules::apply(run, report, moves);
+    }
+    report
 }
 
 /// The refusal when files of the update need a filter driver this host cannot run (git-lfs not

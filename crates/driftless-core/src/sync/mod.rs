@@ -7,14 +7,16 @@
 //!
 //! The stages are modules: [`run`] drives one repo through them, [`decide`] turns what it
 //! observed into a [`decide::Decision`] without I/O, [`execute`] carries that out, [`recover`]
-//! handles what an interrupted run or another git left, and [`worker`] runs it all as a
-//! checkout's owner when root meets someone else's checkout.
+//! handles what an interrupted run or another git left, [`submodules`] moves populated
+//! submodules along when recursion is asked for, and [`worker`] runs it all as a checkout's
+//! owner when root meets someone else's checkout.
 
 mod decide;
 mod execute;
 mod recover;
 mod report;
 mod run;
+mod submodules;
 mod worker;
 
 use std::path::{Path, PathBuf};
@@ -47,6 +49,10 @@ pub struct Target {
     pub remote: Option<String>,
     /// Branch to follow.
     pub branch: String,
+    /// Check moved gitlinks out in populated submodules too (`submodules: recurse`,
+    /// `--recurse-submodules`), as `git pull --recurse-submodules` does.
+    #[serde(default)]
+    pub recurse_submodules: bool,
 }
 
 impl Target {
@@ -57,6 +63,7 @@ impl Target {
             path: repo.path.clone(),
             remote: repo.remote.clone(),
             branch: repo.branch().to_owned(),
+            recurse_submodules: repo.submodules == crate::config::Submodules::Recurse,
         }
     }
 
@@ -72,6 +79,7 @@ impl Target {
             path: canonical,
             remote: None,
             branch: crate::config::DEFAULT_BRANCH.to_owned(),
+            recurse_submodules: false,
         }
     }
 }

@@ -44,6 +44,10 @@ pub struct PathChange {
     /// For a submodule: the commit it records now, if it still exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
+    /// For a populated submodule under `submodules: recurse`: its worktree was moved to `to`
+    /// too (detached HEAD), not only the gitlink.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub checked_out: bool,
 }
 
 impl PathChange {
@@ -51,6 +55,12 @@ impl PathChange {
     fn submodule_note(&self) -> Option<String> {
         let short = |id: &str| id[..id.len().min(7)].to_owned();
         match (self.from.as_deref(), self.to.as_deref()) {
+            (Some(from), Some(to)) if self.checked_out => Some(format!(
+                "submodule {} updated {}..{} (checked out)",
+                self.path,
+                short(from),
+                short(to)
+            )),
             (Some(from), Some(to)) => Some(format!("submodule {} moved {}..{}", self.path, short(from), short(to))),
             (None, Some(to)) => Some(format!("submodule {} added at {}", self.path, short(to))),
             (Some(from), None) => Some(format!("submodule {} removed (was {})", self.path, short(from))),
@@ -210,6 +220,7 @@ impl Report {
                     change: c.kind,
                     from: gitlink(c.old),
                     to: gitlink(c.new),
+                    checked_out: false,
                 }
             })
             .collect();

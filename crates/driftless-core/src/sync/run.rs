@@ -77,7 +77,10 @@ impl Run<'_> {
         let mut after_interruption = false;
         if let Some((old, new)) = Journal::read(&self.checkout) {
             match recover::resume(self, old, new, report.clone()) {
-                Some(done) => return self.record_resumed_tip(new, done),
+                Some(done) => {
+                    let done = self.catch_up_submodules(done);
+                    return self.record_resumed_tip(new, done);
+                }
                 None => {
                     after_interruption = true;
                     report = Report::new(self.target).with_remote(&self.remote);
@@ -221,6 +224,19 @@ impl Run<'_> {
         blockers
     }
 
+    /// After a resumed update, the submodules it moved (with recursion asked for): the
+    /// interrupted run never got to them.
+    fn catch_up_submodules(&self, report: Report) -> Report {
+        if report.outcome != Outcome::Updated {
+            return report;
+        }
+        match super::submodules::prepare(self, &report, None) {
+            Ok(moves) if moves.is_empty() => report,
+            Ok(moves) => super::submodules::apply(self, report, moves),
+            Err(done) => *done,
+        }
+    }
+
     /// After a successful sync, move the tracking ref to the fetched tip; refusals and dry runs
     /// leave every ref as it was.
     fn record_tip(&self, tip: ObjectId, report: Report) -> Report {
@@ -250,9 +266,10 @@ impl Run<'_> {
 
 /// A fetch error's exit code: what a person must fix is a usage error (2), a full disk an I/O
 /// one (74), the rest is worth retrying (75).
-fn fetch_exit(err: &fetch::Error) -> Exit {
+pub(super) fn fetch_exit(err: &fetch::Error) -> Exit {
     match err {
         fetch::Error::NoSuchBranch { .. }
+        | fetch::Error::NoSuchCommit { .. }
         | fetch::Error::NoRemote { .. }
         | fetch::Error::CleartextCredentials { .. }
         | fetch::Error::AuthenticationFailed { .. }

@@ -237,7 +237,12 @@ fn sigkill_mid_update_then_rerun_converges() {
 /// place (creating it if missing), and opening a FIFO to write blocks, so the run stops exactly
 /// there. The reflog is put back as it was once the run is dead.
 pub(crate) fn kill_while_holding(w: &World, reference: &str) {
-    let git_dir = w.checkout.join(".git");
+    kill_while_holding_in(w, &w.checkout.join(".git"), reference, &[]);
+}
+
+/// [`kill_while_holding`] for a ref of the repository at `git_dir` (a submodule's, below
+/// `.git/modules/`), with `args` before the checkout on sync-repo's command line.
+pub(crate) fn kill_while_holding_in(w: &World, git_dir: &Path, reference: &str, args: &[&std::ffi::OsStr]) {
     let reflog = git_dir.join("logs").join(reference);
     let lock = git_dir.join(format!("{reference}.lock"));
     // A fresh clone keeps its remote refs in packed-refs, with no reflog yet.
@@ -252,6 +257,7 @@ pub(crate) fn kill_while_holding(w: &World, reference: &str) {
     let mut child = w
         .env
         .sync_repo_std()
+        .args(args)
         .arg(&w.checkout)
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -200,3 +200,35 @@ fn the_unit_with_a_user_drop_in_syncs_as_the_owner() {
     assert_eq!(w.head(), tip);
     w.assert_updated_from(&before, &mtimes);
 }
+
+/// `--recurse-submodules` on a foreign owner's checkout: the worker moves the submodule as the
+/// owner too, so nothing in it (its git dir under `.git/modules` included) is root's.
+#[test]
+fn a_foreign_owners_submodule_is_checked_out_as_that_user() {
+    use crate::submodules::{SUB, bump, with_submodule};
+    if !is_root() {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI runs as root");
+        eprintln!("SKIPPED: privilege separation needs root");
+        return;
+    }
+    let (w, lib) = with_submodule("foreign-owner-sub", true);
+    let (_, new) = bump(&w, &lib, "v2\n");
+    give_to_owner(&w);
+
+    let run = w.sync(&["--recurse-submodules"]);
+    run.expect_code(0);
+    assert!(
+        run.stdout.contains(&format!("submodule {SUB} updated")),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        not_owned(&w.checkout),
+        Vec::<PathBuf>::new(),
+        "root-owned paths in the checkout"
+    );
+    let head = git_as_owner(&w.checkout.join(SUB), &["rev-parse", "HEAD"]);
+    assert_eq!(String::from_utf8_lossy(&head.stdout).trim(), new);
+    let status = git_as_owner(&w.checkout, &["status", "--porcelain"]);
+    assert_eq!(String::from_utf8_lossy(&status.stdout), "", "git status as the owner");
+}

@@ -289,11 +289,8 @@ impl Remote {
             })?;
             return Ok(Fetched { tip, previous_tip });
         }
-        let connection = match own_transport(&remote, repo).map_err(unreachable)? {
-            Some(transport) => remote.to_connection_with_transport(transport),
-            None => remote.connect(Direction::Fetch).map_err(unreachable)?,
-        };
-        let prepare = connection
+        let prepare = connect(&remote, repo)
+            .map_err(unreachable)?
             .with_credentials(helpers_without_prompt(repo))
             .prepare_fetch(gix::progress::Discard, Default::default())
             .map_err(|source| classify_http(&url, source))?;
@@ -313,20 +310,7 @@ impl Remote {
                 url: url.clone(),
                 source,
             })?;
-        // gix leaves a `.keep` beside a pack that no ref update bound, for the caller to remove
-        // once refs point into it. Left there, `git gc` would never fold the pack into another,
-        // and every update would add one more for every later lookup to search. The pack's
-        // objects stay safe without it: gc keeps unreachable objects for two weeks, and the
-        // tracking ref points at them as soon as the sync succeeds.
-        if let gix::remote::fetch::Status::Change { write_pack_bundle, .. } = &outcome.status
-            && let Some(keep) = &write_pack_bundle.keep_path
-            && let Err(e) = std::fs::remove_file(keep)
-        {
-            tracing::warn!(
-                "could not remove {}: {e}; `git gc` will leave that pack alone",
-                keep.display()
-            );
-        }
+        unpin_pack(&outcome);
         Ok(Fetched { tip, previous_tip })
     }
 }
@@ -363,23 +347,13 @@ impl Remote {
                 url: url.clone(),
                 source,
             };
-            let connection = match own_transport(&remote, repo).map_err(unreachable)? {
-                Some(transport) => remote.to_connection_with_transport(transport),
-                None => remote.connect(Direction::Fetch).map_err(unreachable)?,
-            };
-            let prepare = connection
+            let prepare = connect(&remote, repo)
+                .map_err(unreachable)?
                 .with_credentials(helpers_without_prompt(repo))
                 .prepare_fetch(gix::progress::Discard, Default::default())
                 .map_err(|source| classify_http(&url, source))?;
             match prepare.receive(gix::progress::Discard, &AtomicBool::new(false)) {
-                Ok(outcome) => {
-                    // As in [`Remote::fetch`]: no ref binds the pack, and `.keep` would pin it.
-                    if let gix::remote::fetch::Status::Change { write_pack_bundle, .. } = &outcome.status
-                        && let Some(keep) = &write_pack_bundle.keep_path
-                    {
-                        let _ = std::fs::remove_file(keep);
-                    }
-                }
+                Ok(outcome) => unpin_pack(&outcome),
                 // The forge refusing an unadvertised commit: the commit is not there to fetch.
                 Err(_) if wanted == hex => return Err(missing()),
                 Err(source) => {
@@ -421,11 +395,8 @@ impl Remote {
             source,
         };
         let remote = self.gix_remote(&checkout.repo, &wanted)?;
-        let connection = match own_transport(&remote, &checkout.repo).map_err(unreachable)? {
-            Some(transport) => remote.to_connection_with_transport(transport),
-            None => remote.connect(Direction::Fetch).map_err(unreachable)?,
-        };
-        let (ref_map, _handshake) = connection
+        let (ref_map, _handshake) = connect(&remote, &checkout.repo)
+            .map_err(unreachable)?
             .ref_map(gix::progress::Discard, Default::default())
             .map_err(unreachable)?;
         advertised(&ref_map.remote_refs, &wanted).ok_or_else(no_branch)
@@ -495,6 +466,35 @@ fn copy_missing_objects(src: &gix::Repository, dst: &gix::Repository, tip: Objec
 }
 
 type BoxedTransport = Box<dyn gix::protocol::transport::client::blocking_io::Transport + Send>;
+
+/// A connection to `remote` for fetching: through [`own_transport`] where driftless brings
+/// one, else gix's own.
+fn connect<'a, 'auth, 'repo>(
+    remote: &'a gix::Remote<'repo>,
+    repo: &gix::Repository,
+) -> Result<gix::remote::Connection<'a, 'auth, 'repo, BoxedTransport>, gix::Error> {
+    Ok(match own_transport(remote, repo)? {
+        Some(transport) => remote.to_connection_with_transport(transport),
+        None => remote.connect(Direction::Fetch)?,
+    })
+}
+
+/// Remove the `.keep` gix leaves beside a pack that no ref update bound, for the caller to
+/// remove once refs point into it. Left there, `git gc` would never fold the pack into another,
+/// and every update would add one more for every later lookup to search. The pack's objects
+/// stay safe without it: gc keeps unreachable objects for two weeks, and the tracking ref
+/// points at them as soon as the sync succeeds.
+fn unpin_pack(outcome: &gix::remote::fetch::Outcome) {
+    if let gix::remote::fetch::Status::Change { write_pack_bundle, .. } = &outcome.status
+        && let Some(keep) = &write_pack_bundle.keep_path
+        && let Err(e) = std::fs::remove_file(keep)
+    {
+        tracing::warn!(
+            "could not remove {}: {e}; `git gc` will leave that pack alone",
+            keep.display()
+        );
+    }
+}
 
 /// The transports driftless brings itself: `git://` with `TCP_NODELAY`, and http(s) through ureq
 /// with kept-alive connections (see [`super::http`]). ssh and local paths are left to gix's

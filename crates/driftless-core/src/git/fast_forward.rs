@@ -333,11 +333,16 @@ impl Plan {
     }
 
     /// After an interrupted run: every changed path must hold its old or its new version, so
-    /// finishing the job loses nothing. Returns the paths that hold something else.
-    pub fn verify_resumable(&self, checkout: &Checkout) -> Vec<BString> {
+    /// finishing the job loses nothing, and every other path must be unmodified (`modified`:
+    /// the paths status finds changed). Returns the paths that break either rule.
+    pub fn verify_resumable(&self, checkout: &Checkout, modified: Vec<BString>) -> Vec<BString> {
+        let planned: std::collections::HashSet<&BString> = self.changes.iter().map(|c| &c.path).collect();
+        let unplanned = modified.into_iter().filter(|p| !planned.contains(p));
         let mut foreign = Vec::new();
         let Ok(mut filters) = self.filters(checkout) else {
-            return self.changes.iter().map(|c| c.path.clone()).collect();
+            foreign.extend(self.changes.iter().map(|c| c.path.clone()));
+            foreign.extend(unplanned);
+            return foreign;
         };
         for change in self.changes.iter().filter(|c| !self.skipped.contains(&c.path)) {
             let abs = checkout.worktree_path(change.path.as_bstr());
@@ -360,6 +365,7 @@ impl Plan {
                 foreign.push(change.path.clone());
             }
         }
+        foreign.extend(unplanned);
         foreign
     }
 

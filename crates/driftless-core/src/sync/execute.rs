@@ -60,14 +60,10 @@ fn fast_forward(run: &Run, mut report: Report, local: ObjectId, tip: ObjectId) -
         cmd,
         ..
     } = run;
-    let plan = match Plan::new(checkout, local, tip, &[]) {
+    let plan = match plan(run, &mut report, local, tip, &[]) {
         Ok(plan) => plan,
-        Err(err) => return report.fail(Exit::Io, &err),
+        Err(done) => return *done,
     };
-    report.describe(&plan);
-    if let Some(refused) = refuse_missing_drivers(run, &plan, &report) {
-        return refused;
-    }
     let obstacles = plan.obstacles(checkout);
     if !obstacles.is_empty() && options.force {
         return force(run, report, local, tip, &[]);
@@ -125,14 +121,10 @@ fn force(run: &Run, mut report: Report, local: ObjectId, tip: ObjectId, modified
         ..
     } = run;
     let git = &cmd.git;
-    let plan = match Plan::new(checkout, local, tip, modified) {
+    let plan = match plan(run, &mut report, local, tip, modified) {
         Ok(plan) => plan,
-        Err(err) => return report.fail(Exit::Io, &err),
+        Err(done) => return *done,
     };
-    report.describe(&plan);
-    if let Some(refused) = refuse_missing_drivers(run, &plan, &report) {
-        return refused;
-    }
     let obstacles: Vec<BString> = plan.obstacles(checkout).into_iter().map(|o| o.path).collect();
     // A preserved ref holds files and links only: what else stands in the way is never removed.
     if let Some((path, what)) = obstacles
@@ -225,6 +217,24 @@ fn force(run: &Run, mut report: Report, local: ObjectId, tip: ObjectId, modified
 /// The refusal when files of the update need a filter driver this host cannot run (git-lfs not
 /// installed): writing the stored blobs would deploy pointer files as content. `--force` cannot
 /// help, so it refuses too.
+/// The plan from `local` to `tip`, described in `report`; the finished report instead when it
+/// cannot be made or a filter it needs is missing.
+fn plan(
+    run: &Run,
+    report: &mut Report,
+    local: ObjectId,
+    tip: ObjectId,
+    modified: &[BString],
+) -> Result<Plan, Box<Report>> {
+    let plan =
+        Plan::new(&run.checkout, local, tip, modified).map_err(|err| Box::new(report.clone().fail(Exit::Io, &err)))?;
+    report.describe(&plan);
+    match refuse_missing_drivers(run, &plan, report) {
+        Some(refused) => Err(Box::new(refused)),
+        None => Ok(plan),
+    }
+}
+
 fn refuse_missing_drivers(run: &Run, plan: &Plan, report: &Report) -> Option<Report> {
     let missing = match plan.missing_drivers(&run.checkout) {
         Ok(missing) if missing.is_empty() => return None,

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use gix::ObjectId;
-use gix::bstr::BString;
 
 use super::report::{Outcome, Report, list_paths};
 use super::run::Run;
@@ -119,12 +118,10 @@ pub(super) fn resume(run: &Run, old: ObjectId, new: ObjectId, mut report: Report
         Err(err) => return Some(report.fail(Exit::Io, &err)),
     };
     report.describe(&plan);
-    let mut foreign = plan.verify_resumable(checkout);
-    let planned: std::collections::HashSet<&BString> = plan.changes.iter().map(|c| &c.path).collect();
-    match checkout.modified_paths() {
-        Ok(paths) => foreign.extend(paths.into_iter().filter(|p| !planned.contains(p))),
+    let foreign = match checkout.modified_paths() {
+        Ok(modified) => plan.verify_resumable(checkout, modified),
         Err(err) => return Some(report.fail(Exit::Io, &err)),
-    }
+    };
     if !foreign.is_empty() && options.force && !options.dry_run {
         // --force takes it from here: the normal path preserves whatever the worktree holds
         // (half old, half new, plus the changes) and then takes the remote state.

@@ -234,12 +234,7 @@ fn prepare_one(
     // A killed run's move of this very submodule: finished if every path it touched holds its
     // old or its new version; any other change is the owner's and refuses.
     let foreign: Vec<BString> = match Journal::read(checkout) {
-        Some((old, new)) if old == head && new == target => {
-            let planned: std::collections::HashSet<&BString> = plan.changes.iter().map(|c| &c.path).collect();
-            let mut foreign = plan.verify_resumable(checkout);
-            foreign.extend(modified.into_iter().filter(|p| !planned.contains(p)));
-            foreign
-        }
+        Some((old, new)) if old == head && new == target => plan.verify_resumable(checkout, modified),
         Some(_) => {
             if !dry_run {
                 tracing::warn!("submodule {shown}: removing a stale sync journal");

@@ -62,22 +62,12 @@ pub fn blob_id(path: &Path, kind: gix::hash::Kind) -> Result<Option<gix::ObjectI
     let Some((file, len)) = open_regular(path)? else {
         return Ok(None);
     };
-    // The length is fixed up front by git's blob header: a file that grows while it is read
-    // is hashed as its first `len` bytes, one that shrinks is an error.
-    let mut reader = std::io::BufReader::with_capacity(64 * 1024, file.take(len));
-    gix::objs::compute_stream_hash(
-        kind,
-        gix::object::Kind::Blob,
-        &mut reader,
-        len,
-        &mut gix::progress::Discard,
-        &std::sync::atomic::AtomicBool::new(false),
-    )
-    .map(Some)
-    .map_err(|err| Error::Io {
-        path: path.to_owned(),
-        source: std::io::Error::other(err.to_string()),
-    })
+    crate::git::hash_blob(file, len, kind)
+        .map(Some)
+        .map_err(|source| Error::Io {
+            path: path.to_owned(),
+            source,
+        })
 }
 
 #[cfg(test)]

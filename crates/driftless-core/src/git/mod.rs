@@ -57,6 +57,23 @@ pub fn branch_name_error(branch: &str) -> Option<String> {
         .map(|err| err.to_string().replace("Reference name", "a branch name"))
 }
 
+/// Git's blob id of `len` bytes read from `file` as a stream, a block at a time. The length is
+/// fixed up front by git's blob header: a file that grows while it is read is hashed as its
+/// first `len` bytes, one that shrinks is an error.
+pub(crate) fn hash_blob(file: std::fs::File, len: u64, kind: gix::hash::Kind) -> std::io::Result<ObjectId> {
+    use std::io::Read;
+    let mut reader = std::io::BufReader::with_capacity(64 * 1024, file.take(len));
+    gix::objs::compute_stream_hash(
+        kind,
+        gix::object::Kind::Blob,
+        &mut reader,
+        len,
+        &mut gix::progress::Discard,
+        &std::sync::atomic::AtomicBool::new(false),
+    )
+    .map_err(|err| std::io::Error::other(err.to_string()))
+}
+
 /// The identity driftless writes reflogs and preserved commits as, when git has none configured.
 pub(crate) fn signature_time() -> String {
     format!("{} +0000", crate::time::now_unix())

@@ -495,22 +495,12 @@ fn up_to_date(
 /// Whether the file at `target` hashes to blob `id`, as git would store it: opened without
 /// following a link and refused unless regular, read a block at a time.
 fn same_blob(target: &Path, id: gix::ObjectId) -> bool {
-    let Ok(file) = crate::safe_fs::open_regular(target) else {
-        return false;
-    };
-    let Ok(len) = file.metadata().map(|m| m.len()) else {
-        return false;
-    };
-    let mut reader = std::io::BufReader::with_capacity(64 * 1024, file.take(len));
-    gix::objs::compute_stream_hash(
-        id.kind(),
-        gix::object::Kind::Blob,
-        &mut reader,
-        len,
-        &mut gix::progress::Discard,
-        &std::sync::atomic::AtomicBool::new(false),
-    )
-    .is_ok_and(|hash| hash == id)
+    crate::safe_fs::open_regular(target)
+        .and_then(|file| {
+            let len = file.metadata()?.len();
+            crate::git::hash_blob(file, len, id.kind())
+        })
+        .is_ok_and(|hash| hash == id)
 }
 
 /// After [`up_to_date`] found a file the same by its blob: give it the listing's time, so the

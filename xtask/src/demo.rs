@@ -129,7 +129,7 @@ const APPLY: usize = 2;
 
 /// Run the tour; an error names the step that misbehaved.
 pub fn run_demo(keep: bool) -> Result<()> {
-    let bins = workspace::build_bins(&["sync-repo", OTHERS[0], OTHERS[1], OTHERS[2]])?;
+    let bins = workspace::build_bins(&["sync-repo", OTHERS[0], OTHERS[1], OTHERS[2]], false)?;
     let [bin, mirror, drift, apply]: [PathBuf; 4] =
         bins.try_into().map_err(|_| crate::error::Error::msg("four binaries"))?;
     let mut sb = Sandbox::new("driftless-demo-")?;
@@ -387,7 +387,6 @@ fn pipeline(t: &mut Tour, url: &str, laptop: &Path, host: &Path) -> Result<()> {
                 false,
             )?;
             t.expect(docker_env(&mut t.tool(APPLY, &stacks, &["--dry-run", "hub"])), 0)?;
-            ensure(true, "apply-compose planned the stack (exit 0), and started nothing")?;
         }
         None => t.say(
             "No docker engine with Compose is reachable here, so this step is skipped: \

@@ -22,24 +22,33 @@ pub fn target_dir() -> PathBuf {
     }
 }
 
-/// Build the debug binaries of `packages` in one cargo run (one feature resolution, so nothing
-/// is compiled twice) and return their paths, in order.
-pub fn build_bins(packages: &[&str]) -> Result<Vec<PathBuf>> {
+/// Build the binaries of `packages` (`release` or debug) in one cargo run (one feature
+/// resolution, so nothing is compiled twice) and return their paths, in order.
+pub fn build_bins(packages: &[&str], release: bool) -> Result<Vec<PathBuf>> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root()).args(["build", "--quiet"]);
     for package in packages {
         cmd.args(["-p", package]);
     }
-    eprintln!("xtask: cargo build -p {}", packages.join(" -p "));
+    if release {
+        cmd.arg("--release");
+    }
+    let described = format!(
+        "cargo build -p {}{}",
+        packages.join(" -p "),
+        if release { " --release" } else { "" }
+    );
+    eprintln!("xtask: {described}");
     let status = cmd.status().context("starting cargo")?;
     if !status.success() {
-        bail!("cargo build of {} failed ({status})", packages.join(", "));
+        bail!("{described} failed ({status})");
     }
+    let dir = target_dir().join(if release { "release" } else { "debug" });
     packages
         .iter()
         .map(|package| {
-            let bin = target_dir().join("debug").join(package);
+            let bin = dir.join(package);
             if !bin.is_file() {
                 bail!("cargo built {package} but {} is missing", bin.display());
             }
@@ -50,25 +59,6 @@ pub fn build_bins(packages: &[&str]) -> Result<Vec<PathBuf>> {
 
 /// Build `package`'s binary of the same name (`release` or debug) and return its path.
 pub fn build_bin(package: &str, release: bool) -> Result<PathBuf> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(root()).args(["build", "--quiet", "-p", package]);
-    if release {
-        cmd.arg("--release");
-    }
-    eprintln!(
-        "xtask: cargo build -p {package}{}",
-        if release { " --release" } else { "" }
-    );
-    let status = cmd.status().context("starting cargo")?;
-    if !status.success() {
-        bail!("cargo build -p {package} failed ({status})");
-    }
-    let bin = target_dir()
-        .join(if release { "release" } else { "debug" })
-        .join(package);
-    if !bin.is_file() {
-        bail!("cargo built {package} but {} is missing", bin.display());
-    }
-    Ok(bin)
+    let mut bins = build_bins(&[package], release)?;
+    bins.pop().context("cargo built nothing")
 }

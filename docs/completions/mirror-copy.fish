@@ -1,5 +1,5 @@
 complete -c mirror-copy -l to -d 'Destination: a local directory, or an rclone remote like `gdrive:Backups/lab`' -r
-complete -c mirror-copy -l from -d 'What to copy: the working tree, or the tree of the committed HEAD' -r -f -a "worktree\t'The checkout\'s working tree, local files included (like the seed\'s `rclone copy`)'
+complete -c mirror-copy -l from -d 'What to copy: the working tree, or the tree of the committed HEAD' -r -f -a "worktree\t'The checkout\'s working tree, local files included'
 commit\t'The tree of the committed HEAD: exactly what is in git'"
 complete -c mirror-copy -l exclude -d 'Also exclude paths matching GLOB (repeatable; rclone filter syntax)' -r
 complete -c mirror-copy -l max-delete -d 'With --delete: abort, deleting nothing, if more than N files would be deleted' -r -f

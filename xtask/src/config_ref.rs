@@ -140,15 +140,8 @@ fn kind(source: &str, ty: &str) -> (String, bool) {
     (text, required)
 }
 
-/// The snake_case values of `pub enum NAME` in config.rs, or in mirror/local.rs for `Links`.
+/// The snake_case values of `pub enum NAME` in config.rs.
 fn variants(source: &str, name: &str) -> Option<Vec<String>> {
-    let local;
-    let source = if source.contains(&format!("pub enum {name} {{")) {
-        source
-    } else {
-        local = std::fs::read_to_string(workspace::root().join("crates/driftless-core/src/mirror/local.rs")).ok()?;
-        &local
-    };
     let start = format!("pub enum {name} {{");
     let body = &source[source.find(&start)? + start.len()..];
     let body = &body[..body.find("\n}")?];
@@ -177,13 +170,6 @@ fn serde_default(source: &str, ty: &str) -> String {
 }
 
 fn enum_default(source: &str, name: &str) -> Option<String> {
-    let local;
-    let source = if source.contains(&format!("pub enum {name} {{")) {
-        source
-    } else {
-        local = std::fs::read_to_string(workspace::root().join("crates/driftless-core/src/mirror/local.rs")).ok()?;
-        &local
-    };
     let start = format!("pub enum {name} {{");
     let body = &source[source.find(&start)? + start.len()..];
     let after = &body[body.find("#[default]")? + "#[default]".len()..];

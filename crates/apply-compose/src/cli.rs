@@ -2,7 +2,7 @@
 //! and `cargo xtask completions` render into the man page and the shell completions.
 
 use clap::Parser;
-use driftless_core::cli::CommonArgs;
+use driftless_cli::CommonArgs;
 
 const EXAMPLES: &str = "\
 Examples:

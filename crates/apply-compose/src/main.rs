@@ -11,14 +11,14 @@ use std::time::Duration;
 
 use apply_compose::cli::Args;
 use clap::Parser;
-use driftless_core::cli::{Kind, Output, looks_like_path};
+use driftless_cli::{Kind, Output, looks_like_path};
 use driftless_core::compose::runner::Compose;
 use driftless_core::compose::{self, Action, Options, Report, Target};
 use driftless_core::exit::Exit;
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    driftless_core::cli::main("apply-compose", &args.common, || run(&args))
+    driftless_cli::main("apply-compose", &args.common, || run(&args))
 }
 
 fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use apply_compose::cli::Args;
-use driftless_core::cli::{Detail, looks_like_path};
+use driftless_cli::{Detail, looks_like_path};
 use driftless_core::compose::runner::Compose;
 use driftless_core::compose::{Target, validate};
 use driftless_core::config::Config;

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use drift_check::cli::Args;
-use driftless_core::cli::{Detail, looks_like_path};
+use driftless_cli::{Detail, looks_like_path};
 use driftless_core::compose::runner::Compose;
 use driftless_core::drift::{self, Options, Target, output};
 use driftless_core::exit::Exit;
@@ -16,7 +16,7 @@ use driftless_core::state::RepoId;
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    driftless_core::cli::main("drift-check", &args.common, || run(&args))
+    driftless_cli::main("drift-check", &args.common, || run(&args))
 }
 
 fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {

@@ -166,7 +166,7 @@ pub struct MirrorConfig {
     pub checksum: bool,
     /// Copy symbolic links as links, or skip them.
     #[serde(default)]
-    pub links: crate::mirror::local::Links,
+    pub links: Links,
     /// How old the last successful mirror may get before drift-check reports it (`26h`).
     pub max_age: Option<String>,
 }
@@ -231,8 +231,19 @@ pub enum Submodules {
     Recurse,
 }
 
+/// What to do with symbolic links.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Links {
+    /// Copy them as links (never followed).
+    #[default]
+    Copy,
+    /// Leave them out.
+    Skip,
+}
+
 /// What a mirror copies.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MirrorFrom {
     /// The checkout's working tree, local files included (like the seed's `rclone copy`).

@@ -1,7 +1,8 @@
 //! driftless-core: every decision the driftless tools make.
 //!
-//! The binaries (`sync-repo`, and later `apply-compose`, `mirror-copy`, `drift-check`) parse
-//! arguments, call into this crate, and map the outcome to an [`exit::Exit`] code. The tools
+//! The binaries (`sync-repo`, `apply-compose`, `mirror-copy`, `drift-check`, `driftless-notify`)
+//! parse arguments (with the shared `driftless-cli`), call into this crate, and map the outcome to
+//! an [`exit::Exit`] code. This crate imports no CLI crate and prints nothing. The tools
 //! never call each other; they hand over through the checkout and the [`state`] directory.
 //!
 //! - [`config`]: the YAML config and its repo entries.
@@ -16,20 +17,18 @@
 //! - [`alert`]: when a failed unit is worth a notification, and its recovery.
 //! - [`privsep`]: git work in a checkout someone else owns runs as that owner.
 //! - [`run`]: the head of every tool's report and state record.
-//! - [`exit`], [`cli`], [`logging`], [`redact`], [`time`], [`workers`]: the pieces every tool shares.
+//! - [`exit`], [`redact`], [`time`], [`workers`]: the pieces every tool shares.
 
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod alert;
 pub mod atomic_file;
-pub mod cli;
 pub mod compose;
 pub mod config;
 pub mod drift;
 pub mod exit;
 pub mod git;
 pub mod lock;
-pub mod logging;
 pub mod metrics;
 pub mod mirror;
 pub mod privsep;

@@ -2,7 +2,7 @@
 //! `cargo xtask man` and `cargo xtask completions` render.
 
 use clap::Parser;
-use driftless_core::cli::CommonArgs;
+use driftless_cli::CommonArgs;
 
 const EXAMPLES: &str = "\
 Examples:

@@ -9,8 +9,8 @@ use std::process::{Command, ExitCode};
 use std::time::Duration;
 
 use clap::Parser;
+use driftless_cli::Kind;
 use driftless_core::alert::{self, Alerted, Failure, Verdict};
-use driftless_core::cli::Kind;
 use driftless_core::exit::Exit;
 use driftless_core::redact::{error_chain, url_origin};
 use driftless_notify::cli::Args;
@@ -18,7 +18,7 @@ use driftless_notify::message::{Event, Report};
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    driftless_core::cli::main("driftless-notify", &args.common, || run(&args))
+    driftless_cli::main("driftless-notify", &args.common, || run(&args))
 }
 
 fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {

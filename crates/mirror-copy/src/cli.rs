@@ -2,7 +2,7 @@
 //! and `cargo xtask completions` render into the man page and the shell completions.
 
 use clap::Parser;
-use driftless_core::cli::CommonArgs;
+use driftless_cli::CommonArgs;
 use driftless_core::config::MirrorFrom;
 use std::time::Duration;
 
@@ -46,7 +46,7 @@ pub struct Args {
 
     /// What to copy: the working tree, or the tree of the committed HEAD
     #[arg(long, value_enum, value_name = "SOURCE")]
-    pub from: Option<MirrorFrom>,
+    pub from: Option<Source>,
 
     /// Also exclude paths matching GLOB (repeatable; rclone filter syntax)
     #[arg(long, value_name = "GLOB")]
@@ -97,4 +97,22 @@ pub struct Args {
 
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+/// `--from`: the command line's names for [`MirrorFrom`], which the config owns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Source {
+    /// The checkout's working tree, local files included
+    Worktree,
+    /// The tree of the committed HEAD: exactly what is in git
+    Commit,
+}
+
+impl From<Source> for MirrorFrom {
+    fn from(source: Source) -> MirrorFrom {
+        match source {
+            Source::Worktree => MirrorFrom::Worktree,
+            Source::Commit => MirrorFrom::Commit,
+        }
+    }
 }

@@ -7,15 +7,15 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use driftless_core::cli::{Kind, looks_like_path};
+use driftless_cli::{Kind, looks_like_path};
+use driftless_core::config::Links;
 use driftless_core::exit::Exit;
-use driftless_core::mirror::local::Links;
 use driftless_core::mirror::{self, Options, Outcome, Request};
 use mirror_copy::cli::Args;
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    driftless_core::cli::main("mirror-copy", &args.common, || run(&args))
+    driftless_cli::main("mirror-copy", &args.common, || run(&args))
 }
 
 fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
@@ -63,7 +63,7 @@ fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
     };
     for request in &mut requests {
         if let Some(from) = args.from {
-            request.from = from;
+            request.from = from.into();
         }
         request.exclude.extend(args.exclude.iter().cloned());
         request.policy.delete |= args.delete;

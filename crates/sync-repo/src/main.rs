@@ -7,17 +7,17 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use driftless_core::cli::{Kind, looks_like_path};
+use driftless_cli::{Kind, looks_like_path};
 use driftless_core::exit::Exit;
 use driftless_core::sync::{self, Options, Outcome, Target};
 use sync_repo::cli::Args;
 
 fn main() -> ExitCode {
-    if let Some(code) = sync::serve_worker() {
+    if let Some(code) = sync::serve_worker(driftless_cli::logging::init) {
         return code;
     }
     let args = Args::parse();
-    driftless_core::cli::main("sync-repo", &args.common, || run(&args))
+    driftless_cli::main("sync-repo", &args.common, || run(&args))
 }
 
 fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
@@ -28,6 +28,7 @@ fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
         force: args.force,
         wait_lock: Duration::from_secs(args.wait_lock),
         metrics_dir: config.metrics_dir.clone(),
+        verbosity: args.common.verbosity(),
     };
 
     let mut targets: Vec<Target> = if args.all {

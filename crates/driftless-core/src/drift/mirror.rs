@@ -125,9 +125,9 @@ pub fn check(target: &Target, state: &StateDir, options: &super::Options, report
             (Kind::File { size, .. }, Ok(meta)) => meta.is_file() && meta.len() == *size,
             (Kind::Dir, Ok(meta)) => meta.is_dir(),
             (Kind::Symlink { .. }, Ok(meta)) => {
-                meta.file_type().is_symlink() || config.links == crate::mirror::local::Links::Skip
+                meta.file_type().is_symlink() || config.links == crate::config::Links::Skip
             }
-            (Kind::Symlink { .. }, Err(_)) => config.links == crate::mirror::local::Links::Skip,
+            (Kind::Symlink { .. }, Err(_)) => config.links == crate::config::Links::Skip,
             (_, Err(_)) => false,
         };
         // Directories follow from their files; only files and links are counted.

@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use super::Policy;
 use super::filter::Excludes;
 use super::source::{Content, Entry, Kind, Reader, Source};
+use crate::config::Links;
 use crate::git::checkout::{path_from_bytes, path_to_bytes};
 
 /// Files up to this size are copied with one read and one write through [`SMALL_BUF`].
@@ -30,17 +31,6 @@ thread_local! {
 
 /// The staging directory for partial files, at the top of the destination.
 pub const PARTIAL_DIR: &str = ".driftless-partial";
-
-/// What to do with symbolic links.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Links {
-    /// Copy them as links (never followed).
-    #[default]
-    Copy,
-    /// Leave them out.
-    Skip,
-}
 
 /// How to copy.
 #[derive(Debug, Clone)]

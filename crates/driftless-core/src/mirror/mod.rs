@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::Links;
 use crate::config::{Config, MirrorFrom, RepoConfig};
 use crate::exit::Exit;
 use crate::metrics::Kind as MetricKind;
@@ -27,7 +28,6 @@ use crate::redact::redact;
 use crate::run::{RunHead, RunRecord};
 use crate::state::{RepoId, StateDir};
 use filter::Excludes;
-use local::Links;
 use source::Source;
 
 /// The tool name used in state records, metrics and JSON.

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::Policy;
 use super::filter::Excludes;
-use super::local::Links;
+use crate::config::Links;
 use crate::redact::redact;
 
 /// How to call rclone.

@@ -95,6 +95,8 @@ pub struct Options {
     pub wait_lock: Duration,
     /// Where to write `.prom` files, if anywhere.
     pub metrics_dir: Option<PathBuf>,
+    /// The tool's `-v` count minus its `-q` count: a privilege-separated worker logs at it.
+    pub verbosity: i8,
 }
 
 /// Sync every target, `jobs` at a time. One repo's failure does not stop the others; reports

@@ -22,7 +22,6 @@ pub(super) fn run_as_owner(target: &Target, options: &Options) -> Report {
     let request = WorkerRequest {
         target: target.clone(),
         options: options.clone(),
-        verbosity: crate::logging::verbosity(),
     };
     match crate::privsep::run_as::<_, Report>(&owner, &target.path, &request) {
         Ok(mut report) => {
@@ -39,14 +38,14 @@ pub(super) fn run_as_owner(target: &Target, options: &Options) -> Report {
 struct WorkerRequest {
     target: Target,
     options: Options,
-    verbosity: i8,
 }
 
 /// In `sync-repo`'s `main`: serve one [`super::run::run`] as a privilege-separated worker, when this process
-/// is one ([`crate::privsep::serve`]).
-pub fn serve_worker() -> Option<std::process::ExitCode> {
+/// is one ([`crate::privsep::serve`]). `init_logging` sets up the worker's logging at the
+/// parent's [`Options::verbosity`].
+pub fn serve_worker(init_logging: impl FnOnce(i8)) -> Option<std::process::ExitCode> {
     crate::privsep::serve(|request: WorkerRequest| {
-        crate::logging::init(request.verbosity);
+        init_logging(request.options.verbosity);
         super::run::run(&request.target, &request.options)
     })
 }

@@ -1,16 +1,6 @@
 //! Log set-up shared by every tool: tracing to stderr, journal-friendly under systemd.
 
-use std::sync::atomic::{AtomicI8, Ordering};
-
 use tracing_subscriber::EnvFilter;
-
-/// The verbosity [`init`] was given, handed on to worker processes ([`crate::privsep`]).
-static VERBOSITY: AtomicI8 = AtomicI8::new(0);
-
-/// The verbosity of this process's logging (`-v` count minus `-q` count).
-pub fn verbosity() -> i8 {
-    VERBOSITY.load(Ordering::Relaxed)
-}
 
 /// Install the global subscriber.
 ///
@@ -18,8 +8,9 @@ pub fn verbosity() -> i8 {
 /// `debug` or `driftless_core=trace`) overrides it. Under systemd (`JOURNAL_STREAM` set) lines
 /// carry no colours and no timestamps, since the journal adds its own; by default a unit logs at
 /// `info`, so the journal shows what each run did, while an interactive run stays quiet at `warn`.
+/// A privilege-separated worker (`sync-repo` serving one repo as its owner) calls it again with
+/// the verbosity its parent was given.
 pub fn init(verbosity: i8) {
-    VERBOSITY.store(verbosity, Ordering::Relaxed);
     let under_journal = std::env::var_os("JOURNAL_STREAM").is_some();
     let base = if under_journal { 1 } else { 0 } + i16::from(verbosity);
     let level = match base {

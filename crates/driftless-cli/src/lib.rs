@@ -1,6 +1,11 @@
-//! Command-line pieces every tool shares: the common flags, the output contract (what reaches
-//! stdout at each verbosity), the one writer that survives a closed pipe, and how errors are
-//! printed.
+//! driftless-cli: the command line every driftless tool shares. The common flags, the output
+//! contract (what reaches stdout at each verbosity), the one writer that survives a closed pipe,
+//! how errors are printed, and the log set-up ([`logging`]).
+//!
+//! It sits between the binaries and `driftless-core`, so that the core, where every decision
+//! lives, imports no CLI crate and prints nothing.
+
+pub mod logging;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -42,9 +47,11 @@ pub struct CommonArgs {
 impl CommonArgs {
     /// The config (from `--config`, `DRIFTLESS_CONFIG` or the default file, which may be
     /// absent) and the state directory it and the flags point to.
-    pub fn load(&self) -> Result<(crate::config::Config, crate::state::StateDir), crate::config::Error> {
-        let config = crate::config::Config::load(self.config.as_deref())?;
-        let state = crate::state::StateDir::resolve(self.state_dir.as_deref(), &config);
+    pub fn load(
+        &self,
+    ) -> Result<(driftless_core::config::Config, driftless_core::state::StateDir), driftless_core::config::Error> {
+        let config = driftless_core::config::Config::load(self.config.as_deref())?;
+        let state = driftless_core::state::StateDir::resolve(self.state_dir.as_deref(), &config);
         Ok((config, state))
     }
 
@@ -56,22 +63,22 @@ impl CommonArgs {
         &self,
         tool: &str,
         path_run: bool,
-    ) -> Result<(crate::config::Config, crate::state::StateDir), crate::config::Error> {
+    ) -> Result<(driftless_core::config::Config, driftless_core::state::StateDir), driftless_core::config::Error> {
         match self.load() {
             Err(err) if path_run => {
                 let report = error_report(tool, &err).replacen(": error: ", ": warning: ", 1);
                 Output::new(Detail::Quiet).note(&format!(
                     "{report}\n  {tool} goes on without it: a checkout path needs no config"
                 ));
-                let config = crate::config::Config::default();
-                let state = crate::state::StateDir::resolve(self.state_dir.as_deref(), &config);
+                let config = driftless_core::config::Config::default();
+                let state = driftless_core::state::StateDir::resolve(self.state_dir.as_deref(), &config);
                 Ok((config, state))
             }
             loaded => loaded,
         }
     }
 
-    /// `-v` count minus `-q` count, for [`crate::logging::init`].
+    /// `-v` count minus `-q` count, for [`logging::init`].
     pub fn verbosity(&self) -> i8 {
         (self.verbose.min(3) as i8) - (self.quiet.min(3) as i8)
     }
@@ -212,14 +219,14 @@ impl Output {
 
 /// Render an error and its `source()` chain as `TOOL: error: ...` lines, credentials redacted.
 pub fn error_report(tool: &str, error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = format!("{tool}: error: {}", crate::redact::redact(&error.to_string()));
+    let mut text = format!("{tool}: error: {}", driftless_core::redact::redact(&error.to_string()));
     let mut seen = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
         let message = cause.to_string();
         // thiserror's `{source}` in a message repeats the cause; print each text once.
         if !seen.contains(&message) {
-            text.push_str(&format!("\n  caused by: {}", crate::redact::redact(&message)));
+            text.push_str(&format!("\n  caused by: {}", driftless_core::redact::redact(&message)));
             seen.push_str(&message);
         }
         source = cause.source();
@@ -232,18 +239,18 @@ pub fn error_report(tool: &str, error: &(dyn std::error::Error + 'static)) -> St
 pub fn main(
     tool: &str,
     common: &CommonArgs,
-    run: impl FnOnce() -> Result<crate::exit::Exit, Box<dyn std::error::Error>>,
+    run: impl FnOnce() -> Result<driftless_core::exit::Exit, Box<dyn std::error::Error>>,
 ) -> std::process::ExitCode {
     crate::logging::init(common.verbosity());
     if common.print_config {
         return match common.load() {
             Ok((config, state)) => {
                 Output::new(Detail::Default).text(&effective_config(&config, &state));
-                crate::exit::Exit::Ok.into()
+                driftless_core::exit::Exit::Ok.into()
             }
             Err(err) => {
                 Output::new(Detail::Quiet).note(&error_report(tool, &err));
-                crate::exit::Exit::Usage.into()
+                driftless_core::exit::Exit::Usage.into()
             }
         };
     }
@@ -251,14 +258,14 @@ pub fn main(
         Ok(exit) => exit.into(),
         Err(err) => {
             Output::new(Detail::Quiet).note(&error_report(tool, err.as_ref()));
-            crate::exit::Exit::Usage.into()
+            driftless_core::exit::Exit::Usage.into()
         }
     }
 }
 
 /// `--print-config`: the config as the tools use it, as YAML: the file's settings, with the state
 /// directory, compose command and each repo's branch resolved to what a run would use.
-pub fn effective_config(config: &crate::config::Config, state: &crate::state::StateDir) -> String {
+pub fn effective_config(config: &driftless_core::config::Config, state: &driftless_core::state::StateDir) -> String {
     use serde_yaml::Value;
     let mut value = serde_yaml::to_value(config).unwrap_or(Value::Null);
     if let Value::Mapping(top) = &mut value {
@@ -266,7 +273,7 @@ pub fn effective_config(config: &crate::config::Config, state: &crate::state::St
         let compose = config
             .compose_command
             .clone()
-            .unwrap_or_else(|| crate::compose::runner::Compose::default().command);
+            .unwrap_or_else(|| driftless_core::compose::runner::Compose::default().command);
         top.insert(
             "compose_command".into(),
             Value::Sequence(compose.into_iter().map(Value::from).collect()),
@@ -287,7 +294,7 @@ pub fn effective_config(config: &crate::config::Config, state: &crate::state::St
         || {
             format!(
                 "no config file ({} is absent): the defaults",
-                crate::config::DEFAULT_CONFIG_PATH
+                driftless_core::config::DEFAULT_CONFIG_PATH
             )
         },
         |p| p.display().to_string(),

@@ -364,7 +364,8 @@ fn run(request: &Request, state: &StateDir, options: &Options) -> Report {
             Ok(()) => report.end(Outcome::Copied, Exit::Ok),
             Err(err) => {
                 let exit = match err {
-                    rclone::Error::TooManyDeletes { .. } => Exit::Refused,
+                    rclone::Error::TooManyDeletes { .. } | rclone::Error::LinkInTheWay { .. } => Exit::Refused,
+                    rclone::Error::Walk { .. } => Exit::Io,
                     _ if err.is_usage() => Exit::Usage,
                     _ => Exit::TempFail,
                 };

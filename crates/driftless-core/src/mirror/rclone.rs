@@ -1,7 +1,7 @@
 //! Mirrors to an rclone remote (`gdrive:Backups/lab`): the real `rclone`, never a cloud API of
 //! our own. The same exclude patterns are passed as `--exclude` flags.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::Policy;
 use super::filter::Excludes;
@@ -30,6 +30,15 @@ pub enum Error {
          Check the source, then raise --max-delete or run without --delete"
     )]
     TooManyDeletes { remote: String, count: usize, max: usize },
+    #[error(
+        "{} is a symbolic link where the source has a {kind}: rclone would write through it, so nothing was copied. \
+         Remove the link (`rm {}`), or mirror to the local path itself: the local engine replaces links instead of following them",
+        path.display(),
+        path.display()
+    )]
+    LinkInTheWay { path: PathBuf, kind: &'static str },
+    #[error("{} cannot be checked for symbolic links: {source}", path.display())]
+    Walk { path: PathBuf, source: std::io::Error },
     #[error("rclone {verb} to {remote} failed with exit code {code}: {message}")]
     Failed {
         verb: &'static str,
@@ -70,6 +79,9 @@ pub fn is_remote(dest: &str) -> bool {
 /// refused before anything is deleted (rclone's own `--max-delete` deletes up to the limit, then
 /// fails): the real run follows only when the count is within the limit.
 pub fn mirror(source: &Path, remote: &str, excludes: &Excludes, options: &Options) -> Result<(), Error> {
+    if let Some(root) = local_root(remote, &options.program)? {
+        refuse_links_in_the_way(source, &root, excludes)?;
+    }
     if let (true, Some(max), false) = (options.policy.delete, options.policy.max_delete, options.dry_run) {
         // Without rclone's own --max-delete, which would stop the count at the limit.
         let dry = Options {
@@ -94,6 +106,75 @@ pub fn mirror(source: &Path, remote: &str, excludes: &Excludes, options: &Option
         }
     }
     run(source, remote, excludes, options).map(|_| ())
+}
+
+/// The directory an rclone destination writes to when its backend is the local file system (a
+/// `local` remote, an alias of one, `:local:PATH`), as rclone itself resolves it: there rclone
+/// opens and creates paths following symbolic links.
+fn local_root(remote: &str, program: &str) -> Result<Option<PathBuf>, Error> {
+    let text = output(
+        program,
+        "backend",
+        &["backend".into(), "features".into(), remote.into()],
+        remote,
+    )?;
+    // rclone logs notices (a missing config file) before the JSON object.
+    let json = text.find('{').map_or("", |at| &text[at..]);
+    let features: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+    let local = features["String"]
+        .as_str()
+        .is_some_and(|s| s.starts_with("Local file system at "));
+    Ok(features["Root"].as_str().filter(|_| local).map(PathBuf::from))
+}
+
+/// Refuse a local destination holding a symbolic link where the source has a file or a
+/// directory: rclone would write through it (a directory's files land wherever the link points).
+/// Such a link is what a mirrored source link leaves behind once the source owner replaces it by
+/// a directory. Excluded paths are neither walked nor written by rclone.
+fn refuse_links_in_the_way(source: &Path, root: &Path, excludes: &Excludes) -> Result<(), Error> {
+    use crate::git::checkout::path_to_bytes;
+    let mut dirs = vec![PathBuf::new()];
+    while let Some(rel) = dirs.pop() {
+        let entries = match std::fs::read_dir(root.join(&rel)) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound && rel.as_os_str().is_empty() => return Ok(()),
+            Err(source) => {
+                return Err(Error::Walk {
+                    path: root.join(&rel),
+                    source,
+                });
+            }
+        };
+        for entry in entries {
+            let entry = entry.map_err(|source| Error::Walk {
+                path: root.join(&rel),
+                source,
+            })?;
+            let rel = rel.join(entry.file_name());
+            // The type of the entry itself, never of what a link points to.
+            let Ok(file_type) = entry.file_type() else { continue };
+            if file_type.is_dir() && !excludes.excludes_dir(path_to_bytes(&rel)) {
+                dirs.push(rel);
+            } else if file_type.is_symlink() && !excludes.excludes_file(path_to_bytes(&rel)) {
+                match std::fs::symlink_metadata(source.join(&rel)) {
+                    Ok(meta) if meta.is_dir() => {
+                        return Err(Error::LinkInTheWay {
+                            path: root.join(rel),
+                            kind: "directory",
+                        });
+                    }
+                    Ok(meta) if !meta.file_type().is_symlink() => {
+                        return Err(Error::LinkInTheWay {
+                            path: root.join(rel),
+                            kind: "file",
+                        });
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// One rclone run; its output (stdout and stderr).
@@ -123,7 +204,17 @@ fn run(source: &Path, remote: &str, excludes: &Excludes, options: &Options) -> R
     }
     args.extend(["--stats-one-line".into(), "--stats-log-level".into(), "NOTICE".into()]);
     tracing::info!("running {} {}", options.program, redact(&args.join(" ")));
-    let output = duct::cmd(&options.program, &args)
+    let text = output(&options.program, verb, &args, remote)?;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        tracing::info!("rclone: {}", redact(line));
+    }
+    Ok(text)
+}
+
+/// Run `program args`, waiting for it; its stdout and stderr, or an error naming `verb` and the
+/// (redacted) remote.
+fn output(program: &str, verb: &'static str, args: &[String], remote: &str) -> Result<String, Error> {
+    let output = duct::cmd(program, args)
         .stderr_to_stdout()
         .stdout_capture()
         .unchecked()
@@ -132,7 +223,7 @@ fn run(source: &Path, remote: &str, excludes: &Excludes, options: &Options) -> R
         Ok(output) => output,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
             return Err(Error::Missing {
-                program: options.program.clone(),
+                program: program.to_owned(),
             });
         }
         Err(err) => {
@@ -145,9 +236,6 @@ fn run(source: &Path, remote: &str, excludes: &Excludes, options: &Options) -> R
         }
     };
     let text = String::from_utf8_lossy(&output.stdout);
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        tracing::info!("rclone: {}", redact(line));
-    }
     match output.status.code() {
         Some(0) => Ok(text.into_owned()),
         code => Err(Error::Failed {

@@ -197,3 +197,80 @@ fn rclone_max_delete_refuses_before_deleting_anything() {
     mirror_remote(&w, &remote_dest, &["--max-delete", "0"]).expect_code(0);
     assert!(remote_dest.join("a.txt").is_file(), "a copy deleted a file");
 }
+
+/// rclone's local backend opens and creates paths following symbolic links. A source owner who
+/// gets a link mirrored (`secrets -> /outside`) and then replaces it by a directory of files
+/// would have root's rclone write those files wherever the link points: the run is refused
+/// before rclone starts, through an alias remote (resolved by rclone itself) and a `:local:`
+/// connection string alike, with and without `--delete`, and nothing is written.
+#[test]
+fn rclone_refuses_a_destination_link_it_would_write_through() {
+    if !have("rclone", "remote destinations run the real rclone") {
+        return;
+    }
+    for (alias, delete) in [(true, false), (true, true), (false, true)] {
+        let w = World::new();
+        w.write("a.txt", "alpha\n");
+        let outside = w.env.path("outside");
+        std::fs::create_dir_all(&outside).expect("mkdir outside");
+        w.symlink("secrets", outside.to_str().expect("utf-8"));
+        let remote_dest = w.env.path("remote");
+        let to = if alias {
+            "backup:lab".to_owned()
+        } else {
+            format!(":local:{}", remote_dest.display())
+        };
+        let mut args = vec!["--json"];
+        if delete {
+            args.push("--delete");
+        }
+        let run_with = |args: &[&str]| {
+            let mut cmd = w.cmd();
+            cmd.env("RCLONE_CONFIG_BACKUP_TYPE", "alias")
+                .env("RCLONE_CONFIG_BACKUP_REMOTE", w.env.path(""))
+                .arg(&w.src)
+                .arg("--to")
+                .arg(&to)
+                .args(args);
+            crate::Run::of(&mut cmd)
+        };
+        let dest = if alias { w.env.path("lab") } else { remote_dest.clone() };
+        run_with(&args).expect_code(0);
+        assert!(
+            dest.join("secrets")
+                .symlink_metadata()
+                .is_ok_and(|m| m.file_type().is_symlink()),
+            "the source link was not mirrored as a link"
+        );
+
+        // The source owner swaps the link for a directory of files.
+        w.remove("secrets")
+            .write("secrets/passwd", "planted\n")
+            .write("b.txt", "bravo\n");
+        let before = tree(&dest);
+        let run = run_with(&args);
+        run.expect_code(3);
+        let record = run.json();
+        assert_eq!(record["outcome"], "refused", "{record}");
+        let reason = record["reason"].as_str().unwrap_or_default();
+        assert!(
+            reason.contains(&format!("{}", dest.join("secrets").display())) && reason.contains("rm "),
+            "{reason}"
+        );
+        assert_eq!(
+            std::fs::read_dir(&outside).expect("read outside").count(),
+            0,
+            "rclone wrote through the link (alias={alias}, delete={delete})"
+        );
+        assert_same_tree(&tree(&dest), &before, "a refused run changed the destination");
+
+        // What the message says works: with the link removed, the run goes through.
+        std::fs::remove_file(dest.join("secrets")).expect("rm the link");
+        run_with(&args).expect_code(0);
+        assert_eq!(
+            std::fs::read_to_string(dest.join("secrets/passwd")).expect("copied"),
+            "planted\n"
+        );
+        assert_eq!(std::fs::read_dir(&outside).expect("read outside").count(), 0);
+    }
+}

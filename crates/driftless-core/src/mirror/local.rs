@@ -56,6 +56,10 @@ pub struct Options {
 struct Settle {
     window: std::time::Duration,
     perms: bool,
+    /// A FAT-like or FUSE destination: the time is set again by name once the copy is closed
+    /// and renamed into place, since a FUSE file system may stamp the time of the close or of
+    /// the rename (fusefat does both).
+    retime: bool,
 }
 
 impl Settle {
@@ -80,6 +84,7 @@ impl Settle {
                 std::time::Duration::ZERO
             }),
             perms: !options.no_perms && !fat_like,
+            retime: fat_like,
         }
     }
 
@@ -505,9 +510,15 @@ fn settle_time(entry: &Entry, target: &Path, current: Option<&std::fs::Metadata>
     if current.is_some_and(|m| m.modified().is_ok_and(|t| settle.same_time(t, *mtime))) {
         return;
     }
-    let Ok(since) = mtime.duration_since(std::time::UNIX_EPOCH) else {
-        return;
-    };
+    // A failure only means reading it again next run.
+    let _ = set_mtime(target, *mtime);
+}
+
+/// Set `path`'s access and modification times to `mtime`, on a link itself, never through one.
+fn set_mtime(path: &Path, mtime: std::time::SystemTime) -> std::io::Result<()> {
+    let since = mtime
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(std::io::Error::other)?;
     let time = rustix::fs::Timespec {
         tv_sec: since.as_secs() as i64,
         tv_nsec: since.subsec_nanos() as _,
@@ -516,8 +527,8 @@ fn settle_time(entry: &Entry, target: &Path, current: Option<&std::fs::Metadata>
         last_access: time,
         last_modification: time,
     };
-    // On the link itself, never through one; a failure only means reading it again next run.
-    let _ = rustix::fs::utimensat(rustix::fs::CWD, target, &times, rustix::fs::AtFlags::SYMLINK_NOFOLLOW);
+    rustix::fs::utimensat(rustix::fs::CWD, path, &times, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)?;
+    Ok(())
 }
 
 fn copy_all(
@@ -645,6 +656,10 @@ fn copy_one(
                 }
             };
             std::fs::rename(tmp, target).map_err(CopyError::Write)?;
+            // Closed and in place by now: a failure only means copying it again next run.
+            if settle.retime {
+                let _ = set_mtime(target, *mtime);
+            }
             Ok(written)
         }
         Kind::Dir => Ok(0),

@@ -272,6 +272,56 @@ impl Drop for Tmpfs {
     }
 }
 
+/// A FAT file system: a `mkfs.vfat` image mounted through FUSE (`fusefat`), since this kernel
+/// has no vfat module. The on-disk format is FAT's own: 2-second times, no permission bits, no
+/// links.
+pub struct Vfat {
+    dir: PathBuf,
+}
+
+impl Vfat {
+    /// Make a FAT image of `megabytes` at `image` and mount it read-write on `dir`.
+    pub fn mount(image: &Path, dir: &Path, megabytes: u32) -> Vfat {
+        std::fs::create_dir_all(dir).expect("create mount point");
+        let file = std::fs::File::create(image).expect("create image");
+        file.set_len(u64::from(megabytes) << 20).expect("size image");
+        let mkfs = Command::new("mkfs.vfat")
+            .arg(image)
+            .output()
+            .expect("spawn mkfs.vfat (dosfstools)");
+        assert!(
+            mkfs.status.success(),
+            "mkfs.vfat: {}",
+            String::from_utf8_lossy(&mkfs.stderr)
+        );
+        let mount = Command::new("fusefat")
+            .args(["-o", "rw+"])
+            .arg(image)
+            .arg(dir)
+            .output()
+            .expect("spawn fusefat");
+        assert!(
+            mount.status.success(),
+            "fusefat: {}",
+            String::from_utf8_lossy(&mount.stderr)
+        );
+        Vfat { dir: dir.to_owned() }
+    }
+}
+
+impl Drop for Vfat {
+    fn drop(&mut self) {
+        let ok = Command::new("fusermount")
+            .arg("-u")
+            .arg(&self.dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+        }
+    }
+}
+
 /// Whether `program` runs. When it does not, say why; under `CI=true` that is a failure, since
 /// `.ci/run` installs everything these tests need.
 pub fn have(program: &str, why: &str) -> bool {

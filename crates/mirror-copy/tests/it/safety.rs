@@ -574,3 +574,64 @@ fn modify_window_and_no_perms_settle_on_a_coarse_destination() {
         assert_eq!(run.json()["copied"], 4, "{}", run.stdout);
     }
 }
+
+/// A real FAT destination (a `mkfs.vfat` image through FUSE): times kept to 2 s, chmod refused.
+/// With no flags, the first run copies everything, the second copies nothing (the FUSE mount is
+/// taken as FAT-like), with and without `--delete`, and the files are what `rsync -a` copies.
+#[test]
+fn a_vfat_destination_settles_after_one_run() {
+    if !have("rsync", "the oracle") {
+        return;
+    }
+    // Neither has a --version that succeeds.
+    if ["mkfs.vfat", "fusefat"]
+        .iter()
+        .any(|p| Command::new(p).arg("-V").output().is_err())
+    {
+        crate::skip("mkfs.vfat or fusefat is missing (apt-get install -y dosfstools fusefat)");
+        return;
+    }
+    for delete in [false, true] {
+        let w = World::new();
+        w.write("a.txt", "alpha\n")
+            .write("dir/b.txt", "bravo\n")
+            .write("dir/deep/c.txt", "charlie\n")
+            .write("secret.key", "k\n")
+            .chmod("secret.key", 0o600);
+        // Odd seconds and nanoseconds, which FAT cannot keep.
+        for rel in ["a.txt", "dir/b.txt", "secret.key"] {
+            let file = std::fs::File::options()
+                .write(true)
+                .open(w.src.join(rel))
+                .expect("open");
+            file.set_modified(std::time::UNIX_EPOCH + std::time::Duration::new(1_767_261_601, 123_456_789))
+                .expect("set mtime");
+        }
+        let _fat = crate::Vfat::mount(&w.scratch("image").join("fat.img"), &w.dest, 32);
+        let oracle = w.scratch("oracle");
+        crate::rsync(&w.src, &oracle, &excludes_with(&[]), &[]);
+        let files = crate::content_only(&tree(&oracle)).len();
+        let mut args = vec!["--json"];
+        if delete {
+            args.push("--delete");
+        }
+        let first = w.mirror(&args);
+        first.expect_code(0);
+        assert_eq!(first.json()["copied"], files, "delete={delete}: {}", first.stdout);
+        for round in 0..2 {
+            let again = w.mirror(&args);
+            again.expect_code(0);
+            assert_eq!(
+                again.json()["copied"],
+                0,
+                "delete={delete}, round {round}: {}",
+                again.stdout
+            );
+        }
+        assert_same_tree(
+            &crate::content_only(&tree(&w.dest)),
+            &crate::content_only(&tree(&oracle)),
+            &format!("vfat destination vs rsync -a, delete={delete}"),
+        );
+    }
+}

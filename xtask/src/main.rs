@@ -49,8 +49,10 @@ tasks:
         Render docs/man/TOOL.1 from each tool's clap definition; --check only
         compares and fails when the committed pages are stale.
   completions [--check]
-        Render bash, zsh and fish completions into docs/completions/; --check
-        as for man.
+        Render bash, zsh and fish completions into docs/completions/: scripts
+        that ask the installed tool on TAB (DRIFTLESS_COMPLETE=<shell>, clap's
+        dynamic completion), which offers repo names from the config and no
+        file names for numbers, durations and branches; --check as for man.
   install [--prefix P] [--destdir D] [--no-build]
         Build the release binaries and install them with the units, the cron
         file (DESTDIR/etc/cron.d/driftless), man pages, completions and docs.

@@ -16,6 +16,7 @@ fn main() -> ExitCode {
     if let Some(code) = sync::serve_worker() {
         return code;
     }
+    driftless_core::cli::answer_completion::<Args>();
     let args = Args::parse();
     driftless_core::cli::main("sync-repo", &args.common, || run(&args))
 }

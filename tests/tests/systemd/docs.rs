@@ -8,17 +8,31 @@ use std::path::Path;
 
 use super::system::SystemManager;
 
+/// A runnable block: its scenario (`sh runnable scenario=NAME`: a runbook recovery, run against
+/// a checkout in that state) and its lines.
+type Block = (Option<String>, Vec<String>);
+
 /// The runnable blocks of a markdown file: the lines between "```sh runnable" and "```".
-fn runnable_blocks(path: &Path) -> Vec<Vec<String>> {
+fn runnable_blocks(path: &Path) -> Vec<Block> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     let mut blocks = Vec::new();
-    let mut current: Option<Vec<String>> = None;
+    let mut current: Option<Block> = None;
     for line in text.lines() {
-        match (&mut current, line.trim_end()) {
-            (None, "```sh runnable") => current = Some(Vec::new()),
-            (Some(_), "```") => blocks.extend(current.take()),
-            (Some(block), line) => block.push(line.to_owned()),
-            (None, _) => {}
+        let line = line.trim_end();
+        match &mut current {
+            None => {
+                if let Some(rest) = line.strip_prefix("```sh runnable") {
+                    let scenario = rest.trim().strip_prefix("scenario=").map(str::to_owned);
+                    assert!(
+                        rest.is_empty() || scenario.is_some(),
+                        "{}: unknown marker {line:?}",
+                        path.display()
+                    );
+                    current = Some((scenario, Vec::new()));
+                }
+            }
+            Some(_) if line == "```" => blocks.extend(current.take()),
+            Some((_, lines)) => lines.push(line.to_owned()),
         }
     }
     assert!(current.is_none(), "{}: a runnable block is not closed", path.display());
@@ -37,14 +51,18 @@ fn command(line: &str) -> Option<String> {
 
 /// Run one docs command as an admin's root shell would; exit 0 required (`systemctl status`
 /// exits 3 for an inactive unit by design: a oneshot service that finished).
-fn run(sd: &SystemManager, file: &str, cmd: &str) {
+fn run(sd: &SystemManager, file: &str, cmd: &str, checkout: &str) {
     let out = sd.run(
         "env",
         &[
             "-i",
             "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "HOME=/root",
-            "R=/srv/lab",
+            &format!("R={checkout}"),
+            "GIT_AUTHOR_NAME=admin",
+            "GIT_AUTHOR_EMAIL=admin@host",
+            "GIT_COMMITTER_NAME=admin",
+            "GIT_COMMITTER_EMAIL=admin@host",
             "SYSTEMD_PAGER=",
             "bash",
             "-o",
@@ -133,9 +151,9 @@ fn runnable_blocks_of_the_docs_run_on_the_installed_package() {
     let mut ran = 0;
     // A `sed -i` switch given twice in a row must change nothing the second time.
     let mut last_edit: Option<(String, String)> = None;
-    for block in &rollout {
+    for (_, block) in rollout.iter().filter(|(scenario, _)| scenario.is_none()) {
         for cmd in block.iter().filter_map(|l| command(l)) {
-            run(&sd, "rollout.md", &cmd);
+            run(&sd, "rollout.md", &cmd, "/srv/lab");
             ran += 1;
             if cmd.starts_with("sed -i") {
                 let file = cmd.split_whitespace().last().expect("sed names a file");
@@ -153,11 +171,97 @@ fn runnable_blocks_of_the_docs_run_on_the_installed_package() {
     // The runbook's stale-mirror section reads the last mirror run: there has been one.
     let mirror = sd.systemctl(&["start", "mirror-copy@lab.service"]);
     assert!(mirror.status.success(), "{}", sd.journal("mirror-copy@lab.service"));
-    for block in &runbook {
+    for (_, block) in runbook.iter().filter(|(scenario, _)| scenario.is_none()) {
         for cmd in block.iter().filter_map(|l| command(l)) {
-            run(&sd, "runbook.md", &cmd);
+            run(&sd, "runbook.md", &cmd, "/srv/lab");
             ran += 1;
         }
     }
+
+    // Each recovery: a checkout in the state the section is about, which sync-repo refuses
+    // (exit 3); the section's commands, in order; then the sync goes through, as the runbook
+    // promises ("Afterwards `sync-repo $R` ... should print `updated` or `in sync`").
+    for (scenario, block) in runbook.iter().filter_map(|(s, b)| s.as_ref().map(|s| (s, b))) {
+        let checkout = recovery_scenario(&srv, scenario);
+        let sync = |when: &str| {
+            let out = sd.run("sync-repo", &[&checkout]);
+            (
+                out.status.code(),
+                format!("{scenario}, {when}: {}", String::from_utf8_lossy(&out.stderr)),
+            )
+        };
+        let (code, why) = sync("before the recovery");
+        assert_eq!(code, Some(3), "{why}");
+        for cmd in block.iter().filter_map(|l| command(l)) {
+            run(&sd, &format!("runbook.md ({scenario})"), &cmd, &checkout);
+            ran += 1;
+        }
+        let (code, why) = sync("after the recovery");
+        assert_eq!(code, Some(0), "{why}");
+    }
     eprintln!("ran {ran} commands from the docs");
+}
+
+/// Put a fresh checkout under `srv` into the state runbook section `scenario` resolves, with
+/// its own origin (the recoveries push and force-push); returns its path in the container.
+fn recovery_scenario(srv: &Path, scenario: &str) -> String {
+    let base = srv.join(scenario);
+    let repos = super::Repos::new(&base, &["work"]);
+    let work = base.join("work");
+    let inside = format!("/srv/{scenario}");
+    super::git(&work, &["remote", "set-url", "origin", &format!("{inside}/origin.git")]);
+    super::git(
+        &repos.seed,
+        &["remote", "set-url", "origin", &format!("{}/origin.git", base.display())],
+    );
+    let commit_here = |file: &str| {
+        super::write(&work.join(file), "made on the host\n");
+        super::git(&work, &["add", "."]);
+        super::git(&work, &["commit", "-qm", &format!("local {file}")]);
+    };
+    match scenario {
+        "ahead" => commit_here("hotfix.txt"),
+        "diverged" => {
+            commit_here("hotfix.txt");
+            repos.push("README.md", "remote edit\n");
+        }
+        "force-pushed" => {
+            repos.push("README.md", "to be rewritten\n");
+            super::git(
+                &work,
+                &["pull", "-q", &format!("{}/origin.git", base.display()), "main"],
+            );
+            super::git(
+                &work,
+                &[
+                    "fetch",
+                    "-q",
+                    &format!("{}/origin.git", base.display()),
+                    "main:refs/remotes/origin/main",
+                ],
+            );
+            super::git(&repos.seed, &["reset", "-q", "--hard", "HEAD~1"]);
+            super::write(&repos.seed.join("NEW.md"), "rewritten\n");
+            super::git(&repos.seed, &["add", "."]);
+            super::git(&repos.seed, &["commit", "-qm", "rewritten history"]);
+            super::git(&repos.seed, &["push", "-q", "--force", "origin", "main"]);
+        }
+        "detached" => {
+            super::git(&work, &["checkout", "-q", "--detach"]);
+            repos.push("README.md", "remote edit\n");
+        }
+        "merge" => {
+            super::git(&work, &["checkout", "-q", "-b", "side"]);
+            commit_here("side.txt");
+            super::git(&work, &["checkout", "-q", "main"]);
+            super::git(&work, &["merge", "--no-commit", "--no-ff", "side"]);
+            repos.push("README.md", "remote edit\n");
+        }
+        "index-lock" => {
+            super::write(&work.join(".git/index.lock"), "");
+            repos.push("README.md", "remote edit\n");
+        }
+        other => panic!("runbook.md: no scenario {other:?} in this test"),
+    }
+    format!("{inside}/work")
 }

@@ -39,6 +39,9 @@ fn runnable_blocks(path: &Path) -> Vec<Block> {
     blocks
 }
 
+/// The file the `untracked` scenario leaves in the update's way (the runbook's `path/to/file`).
+const UNTRACKED_FILE: &str = "generated.conf";
+
 /// The command of a docs line (its trailing `# ...` comment dropped), with NAME as `lab`.
 fn command(line: &str) -> Option<String> {
     let code = match line.find("  #") {
@@ -46,11 +49,14 @@ fn command(line: &str) -> Option<String> {
         None => line,
     };
     let code = code.trim();
-    (!code.is_empty() && !code.starts_with('#')).then(|| code.replace("NAME", "lab"))
+    (!code.is_empty() && !code.starts_with('#'))
+        .then(|| code.replace("NAME", "lab").replace("path/to/file", UNTRACKED_FILE))
 }
 
 /// Run one docs command as an admin's root shell would; exit 0 required (`systemctl status`
-/// exits 3 for an inactive unit by design: a oneshot service that finished).
+/// exits 3 for an inactive unit by design: a oneshot service that finished; `diff` 1 when the
+/// files differ, which is what it is run to show). `cmd` may start with the assignments of
+/// earlier lines of its block (`P=$(...)`).
 fn run(sd: &SystemManager, file: &str, cmd: &str, checkout: &str) {
     let out = sd.run(
         "env",
@@ -72,8 +78,11 @@ fn run(sd: &SystemManager, file: &str, cmd: &str, checkout: &str) {
         ],
     );
     let code = out.status.code();
-    let allowed = if cmd.starts_with("systemctl status") {
+    let last = cmd.lines().last().unwrap_or_default();
+    let allowed = if last.starts_with("systemctl status") {
         matches!(code, Some(0 | 3))
+    } else if last.starts_with("diff ") {
+        matches!(code, Some(0 | 1))
     } else {
         code == Some(0)
     };
@@ -190,11 +199,25 @@ fn runnable_blocks_of_the_docs_run_on_the_installed_package() {
                 format!("{scenario}, {when}: {}", String::from_utf8_lossy(&out.stderr)),
             )
         };
+        if scenario == "after-force" {
+            let forced = sd.run("sync-repo", &["--force", &checkout]);
+            assert!(forced.status.success(), "{}", String::from_utf8_lossy(&forced.stderr));
+        }
         let (code, why) = sync("before the recovery");
-        assert_eq!(code, Some(3), "{why}");
+        assert_eq!(code, Some(if scenario == "after-force" { 0 } else { 3 }), "{why}");
+        // A line like `P=$(...)` names something later lines of the block use.
+        let mut assignments = String::new();
         for cmd in block.iter().filter_map(|l| command(l)) {
-            run(&sd, &format!("runbook.md ({scenario})"), &cmd, &checkout);
+            let script = format!("{assignments}{cmd}");
+            run(&sd, &format!("runbook.md ({scenario})"), &script, &checkout);
             ran += 1;
+            let is_assignment = cmd.split_once('=').is_some_and(|(name, _)| {
+                !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            });
+            if is_assignment {
+                assignments.push_str(&cmd);
+                assignments.push('\n');
+            }
         }
         let (code, why) = sync("after the recovery");
         assert_eq!(code, Some(0), "{why}");
@@ -259,6 +282,15 @@ fn recovery_scenario(srv: &Path, scenario: &str) -> String {
         }
         "index-lock" => {
             super::write(&work.join(".git/index.lock"), "");
+            repos.push("README.md", "remote edit\n");
+        }
+        "untracked" => {
+            super::write(&work.join(UNTRACKED_FILE), "made on the host\n");
+            repos.push(UNTRACKED_FILE, "committed upstream\n");
+        }
+        "after-force" => {
+            commit_here("hotfix.txt");
+            super::write(&work.join("README.md"), "edited on the host\n");
             repos.push("README.md", "remote edit\n");
         }
         other => panic!("runbook.md: no scenario {other:?} in this test"),

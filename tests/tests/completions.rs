@@ -1,13 +1,14 @@
 //! Shell completion as an admin gets it: the bash scripts in docs/completions (what `make
 //! install` and the package ship; xtask's freshness test keeps them equal to the generated
 //! ones) sourced into a real bash and asked the way bash asks on TAB (COMP_WORDS, COMP_CWORD,
-//! the function `complete -F` registered), with the tools under test first on PATH.
+//! the function `complete -F` registered), with the tools under test first on PATH; and the
+//! fish scripts, asked through fish's own `complete -C`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use driftless_tests::bin_path;
 use driftless_tests::env::temp_dir;
+use driftless_tests::{bin_path, require_service};
 
 const TOOLS: [&str; 4] = ["sync-repo", "apply-compose", "mirror-copy", "drift-check"];
 
@@ -134,6 +135,82 @@ fn bash_offers_configured_repo_names_and_no_file_names_for_values() {
                 let (offered, _) = complete(&[tool, option, typed], &config, &cwd);
                 assert!(offered.is_empty(), "{tool} {option} {typed}<TAB> offers {offered:?}");
             }
+        }
+    }
+}
+
+/// What fish offers for `line` (`complete -C`), with every tool's script sourced: the values,
+/// without their descriptions.
+fn fish_complete(line: &str, config: &Path, cwd: &Path) -> Vec<String> {
+    let bins = bin_path("sync-repo").parent().expect("bin dir").to_path_buf();
+    let scripts = workspace_root().join("docs/completions");
+    let out = Command::new("fish")
+        .env_clear()
+        .env("PATH", format!("{}:/usr/bin:/bin", bins.display()))
+        .env("HOME", cwd)
+        .env("DRIFTLESS_CONFIG", config)
+        .env("SCRIPTS", &scripts)
+        .env("LINE", line)
+        .current_dir(cwd)
+        .args([
+            "--no-config",
+            "-c",
+            "for f in $SCRIPTS/*.fish; source $f; or exit 90; end; complete -C $LINE",
+        ])
+        .output()
+        .expect("run fish");
+    assert!(
+        out.status.success(),
+        "fish completion of {line:?} failed: {:?}\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split('\t').next().unwrap_or_default().to_owned())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+#[test]
+fn fish_offers_configured_repo_names_and_no_file_names_for_values() {
+    let have_fish = Command::new("fish")
+        .arg("--version")
+        .output()
+        .map_or(Err("fish is missing (apt-get install fish)".to_owned()), |_| Ok(()));
+    let Some(()) = require_service(have_fish) else {
+        return;
+    };
+    let dir = temp_dir("driftless-completions.");
+    let root = dir.path().canonicalize().expect("canonical temp dir");
+    let config = root.join("driftless.yaml");
+    std::fs::write(
+        &config,
+        "repos:\n  observability-hub:\n    path: /srv/observability-hub\n  lab:\n    path: /srv/lab\n",
+    )
+    .expect("write config");
+    let cwd = root.join("work");
+    std::fs::create_dir_all(&cwd).expect("mkdir");
+    for file in ["4", "main", "24h"] {
+        std::fs::write(cwd.join(file), "x").expect("write file");
+    }
+    for tool in TOOLS {
+        let offered = fish_complete(&format!("{tool} "), &config, &cwd);
+        for name in ["observability-hub", "lab"] {
+            assert!(
+                offered.iter().any(|o| o == name),
+                "{tool} <TAB> offers no {name}: {offered:?}"
+            );
+        }
+        assert_eq!(
+            fish_complete(&format!("{tool} obs"), &config, &cwd),
+            ["observability-hub"]
+        );
+    }
+    for (tool, options) in NO_FILES {
+        for option in options {
+            let offered = fish_complete(&format!("{tool} {option} "), &config, &cwd);
+            assert!(offered.is_empty(), "fish: {tool} {option} <TAB> offers {offered:?}");
         }
     }
 }

@@ -92,8 +92,23 @@ fn run(sd: &SystemManager, file: &str, cmd: &str, checkout: &str) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    // What an enable --now or disable --now promises, checked on the units it names (after
-    // `--now`, or quoted patterns anywhere on the line, as in a `list-units ... | xargs` pipe).
+    promised_state(sd, file, cmd);
+}
+
+/// What an enable --now or disable --now promises, checked on the units it names (after
+/// `--now`, or quoted patterns anywhere on the line, as in a `list-units ... | xargs` pipe); a
+/// one-line `for VAR in LIST; do BODY; done` is checked as BODY for each item.
+fn promised_state(sd: &SystemManager, file: &str, cmd: &str) {
+    if let Some(rest) = cmd.strip_prefix("for ")
+        && let Some((var, rest)) = rest.split_once(" in ")
+        && let Some((items, rest)) = rest.split_once("; do ")
+        && let Some(body) = rest.strip_suffix("; done")
+    {
+        for item in items.split_whitespace() {
+            promised_state(sd, file, &body.replace(&format!("${var}"), item));
+        }
+        return;
+    }
     for verb in ["enable", "disable"] {
         let Some((_, after)) = cmd.split_once(&format!("systemctl {verb} --now")) else {
             continue;
@@ -103,7 +118,7 @@ fn run(sd: &SystemManager, file: &str, cmd: &str, checkout: &str) {
             .take_while(|w| !w.starts_with(['|', ';', '#']) && !w.contains('$'))
             .collect();
         units.extend(cmd.split('\'').skip(1).step_by(2).filter(|q| q.contains('@')));
-        // A loop over `$name` names no unit this check can see; its units are checked later.
+        assert!(!units.is_empty(), "{file}: `{cmd}`: which units?");
         for unit in units {
             let active = sd.systemctl(&["list-units", "--plain", "--no-legend", "--state=active", unit]);
             let active = String::from_utf8_lossy(&active.stdout).trim().to_owned();

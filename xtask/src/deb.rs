@@ -10,29 +10,65 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::error::{Context, Result, bail};
+use crate::generate::TOOLS;
 use crate::install::{self, Options};
 use crate::sandbox::run;
 use crate::workspace;
 
-/// The maintainer scripts. Nothing is enabled on install; on remove every enabled instance of a
-/// driftless unit is disabled and stopped; on purge the state directory goes too (Debian keeps
-/// state and conffiles on remove, removes them on purge).
+/// The maintainer scripts. Nothing is enabled on install; on remove (and so on purge) every
+/// instance of a driftless unit is stopped and disabled, whether enabled or only loaded (an
+/// instance of a template has no file of its own for dpkg to track); on purge the state
+/// directory goes too (Debian keeps state and conffiles on remove, removes them on purge).
 const POSTINST: &str = "#!/bin/sh\nset -e\nif [ -d /run/systemd/system ]; then systemctl daemon-reload || true; fi\n";
-const PRERM: &str = "#!/bin/sh\nset -e\nif [ \"$1\" = remove ] && [ -d /run/systemd/system ]; then\n  for unit in $(systemctl list-units --all --plain --no-legend 'sync-repo@*' 'apply-compose@*' 'mirror-copy@*' 'drift-check@*' | awk '{print $1}') \\\n      $(systemctl list-unit-files --state=enabled --plain --no-legend 'sync-repo@*' 'apply-compose@*' 'mirror-copy@*' 'drift-check@*' | awk '{print $1}'); do\n    systemctl disable --now \"$unit\" >/dev/null 2>&1 || true\n  done\nfi\n";
+const PRERM: &str = r#"#!/bin/sh
+set -e
+set -f
+UNITS="sync-repo@* apply-compose@* mirror-copy@* drift-check@* driftless-notify@* driftless-resolved@* driftless-synced@*"
+if [ "$1" = remove ] && [ -d /run/systemd/system ]; then
+  for unit in $(systemctl list-units --all --plain --no-legend $UNITS | awk '{print $1}') \
+      $(systemctl list-unit-files --state=enabled --plain --no-legend $UNITS | awk '{print $1}'); do
+    systemctl disable --now "$unit" >/dev/null 2>&1 || true
+  done
+fi
+"#;
 const POSTRM: &str = "#!/bin/sh\nset -e\nif [ \"$1\" = purge ]; then rm -rf /var/lib/driftless; fi\nif [ -d /run/systemd/system ]; then systemctl daemon-reload || true; fi\n";
 
-/// Build the package into `target/dist/`; returns its path.
-pub fn deb(no_build: bool, debug: bool) -> Result<PathBuf> {
+/// What goes into the package, and where it is written.
+#[derive(Debug, Clone, Default)]
+pub struct DebOptions {
+    /// Use the release binaries already built instead of running `cargo build --release`.
+    pub no_build: bool,
+    /// Pack the debug builds (to test the packaging quickly; never to ship).
+    pub debug: bool,
+    /// Pack the binaries found in this folder, unbuilt (the package test's own debug builds).
+    pub bin_dir: Option<PathBuf>,
+    /// Write the package here instead of `target/dist/`.
+    pub out_dir: Option<PathBuf>,
+}
+
+/// Build the package into `target/dist/` (or `out_dir`); returns its path.
+pub fn deb(opts: &DebOptions) -> Result<PathBuf> {
     let stage = tempfile::tempdir().context("creating a staging dir")?;
     let root = stage.path().join("driftless");
     let files = install::install(&Options {
         prefix: PathBuf::from("/usr"),
         destdir: Some(root.clone()),
-        no_build,
-        debug,
+        no_build: opts.no_build,
+        debug: opts.debug,
+        bin_dir: opts.bin_dir.clone(),
         // The package carries it as a conffile, written below.
         sample_config: false,
     })?;
+    // Debian ships binaries stripped (dh_strip): a debug build drops from ~300 MB to tens.
+    for tool in TOOLS {
+        run(Command::new("strip")
+            .args([
+                "--strip-unneeded",
+                "--remove-section=.comment",
+                "--remove-section=.note",
+            ])
+            .arg(root.join("usr/bin").join(tool)))?;
+    }
     // Debian 12 ships units in /lib/systemd/system (dh_installsystemd's place).
     std::fs::create_dir_all(root.join("lib")).context("creating lib/")?;
     std::fs::rename(root.join("usr/lib/systemd"), root.join("lib/systemd")).context("moving the units to /lib")?;
@@ -55,7 +91,8 @@ pub fn deb(no_build: bool, debug: bool) -> Result<PathBuf> {
         .replace(
             "# Lines tagged #mirror",
             "# In this package every job is off; switch the sync one on with sed -i 's/^#sync //'.\n# Lines tagged #mirror",
-        );
+        )
+        .replace("/usr/local/lib/systemd/system", "/lib/systemd/system");
     std::fs::write(&cron_path, format!("{cron}\n")).context("writing the staged cron file")?;
     let config = std::fs::read(workspace::root().join("units/driftless.yaml")).context("reading the sample config")?;
     std::fs::create_dir_all(root.join("etc/driftless")).context("creating etc/driftless")?;
@@ -81,11 +118,15 @@ pub fn deb(no_build: bool, debug: bool) -> Result<PathBuf> {
         std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
     }
 
-    let out_dir = workspace::target_dir().join("dist");
+    let out_dir = opts
+        .out_dir
+        .clone()
+        .unwrap_or_else(|| workspace::target_dir().join("dist"));
     std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let deb = out_dir.join(format!("driftless_{version}_{arch}.deb"));
-    // Debug binaries are hundreds of MB of debug info: pack them fast, not small.
-    let compression: &[&str] = if debug { &["-Zgzip", "-z1"] } else { &["-Zxz"] };
+    // A package to test the packaging: pack it fast, not small.
+    let quick = opts.debug || opts.bin_dir.is_some();
+    let compression: &[&str] = if quick { &["-Zgzip", "-z1"] } else { &["-Zxz"] };
     run(Command::new("dpkg-deb")
         .arg("--root-owner-group")
         .args(compression)
@@ -96,8 +137,8 @@ pub fn deb(no_build: bool, debug: bool) -> Result<PathBuf> {
         "deb: {} ({} files{}); install with `apt install {}`",
         deb.display(),
         files.len() + 1,
-        if debug {
-            ", DEBUG binaries: for testing the package only"
+        if quick {
+            ", unreleased binaries: for testing the package only"
         } else {
             ""
         },

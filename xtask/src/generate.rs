@@ -19,9 +19,6 @@ pub const TOOLS: [&str; 5] = [
     "driftless-notify",
 ];
 
-/// The shells completions are generated for.
-const SHELLS: [Shell; 3] = [Shell::Bash, Shell::Zsh, Shell::Fish];
-
 fn command(tool: &str) -> clap::Command {
     match tool {
         "sync-repo" => sync_repo::cli::Args::command(),
@@ -149,12 +146,25 @@ fn man_page(tool: &str) -> Result<Vec<u8>> {
 }
 
 /// Every completion file: `docs/completions/<tool>.bash`, `_<tool>` (zsh), `<tool>.fish`.
+///
+/// Each is the small script clap's dynamic completion registers: on TAB the shell runs the
+/// installed tool itself (with `DRIFTLESS_COMPLETE=<shell>`), which answers from its own clap
+/// definition and the config, so repo names come from /etc/driftless/driftless.yaml and an
+/// option that takes a number, a duration or a branch offers nothing rather than file names.
 pub fn completions() -> Vec<(PathBuf, Vec<u8>)> {
+    use clap_complete::env::EnvCompleter;
+    let shells: [(Shell, &dyn EnvCompleter); 3] = [
+        (Shell::Bash, &clap_complete::env::Bash),
+        (Shell::Zsh, &clap_complete::env::Zsh),
+        (Shell::Fish, &clap_complete::env::Fish),
+    ];
     let mut files = Vec::new();
     for tool in TOOLS {
-        for shell in SHELLS {
+        for (shell, completer) in shells {
             let mut text = Vec::new();
-            clap_complete::generate(shell, &mut command(tool), tool, &mut text);
+            completer
+                .write_registration(driftless_cli::COMPLETE_VAR, tool, tool, tool, &mut text)
+                .unwrap_or_else(|e| unreachable!("writing to a Vec cannot fail: {e}"));
             files.push((
                 PathBuf::from("docs/completions").join(completion_name(tool, shell)),
                 text,

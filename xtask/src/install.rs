@@ -21,6 +21,8 @@ pub struct Options {
     pub no_build: bool,
     /// Take the debug binaries instead (a quick package to test the packaging, never to ship).
     pub debug: bool,
+    /// Take the binaries from this folder as they are (no build): the ones a test already has.
+    pub bin_dir: Option<PathBuf>,
     /// Put the sample config at /etc/driftless/driftless.yaml where there is none (`make
     /// install`); a tarball or package must not carry it as a plain file that unpacks over one.
     pub sample_config: bool,
@@ -33,6 +35,7 @@ impl Default for Options {
             destdir: None,
             no_build: false,
             debug: false,
+            bin_dir: None,
             sample_config: true,
         }
     }
@@ -46,7 +49,10 @@ pub fn install(opts: &Options) -> Result<Vec<PathBuf>> {
     if !opts.prefix.is_absolute() {
         bail!("--prefix {} must be an absolute path", opts.prefix.display());
     }
-    let bins = release_bins(opts.no_build, opts.debug)?;
+    let bins = match &opts.bin_dir {
+        Some(dir) => bins_in(dir)?,
+        None => release_bins(opts.no_build, opts.debug)?,
+    };
     let root = workspace::root();
     let stage = |rel: &Path| -> PathBuf {
         match &opts.destdir {
@@ -259,6 +265,21 @@ fn release_bins(no_build: bool, debug: bool) -> Result<Vec<PathBuf>> {
                     bin.display(),
                     if debug { "" } else { " --release" }
                 )
+            }
+        })
+        .collect()
+}
+
+/// Every tool's binary in `dir`, in [`TOOLS`] order, as built elsewhere.
+fn bins_in(dir: &Path) -> Result<Vec<PathBuf>> {
+    TOOLS
+        .iter()
+        .map(|tool| {
+            let bin = dir.join(tool);
+            if bin.is_file() {
+                Ok(bin)
+            } else {
+                bail!("--bin-dir {}: {tool} is missing there", dir.display())
             }
         })
         .collect()

@@ -49,21 +49,25 @@ tasks:
         Render docs/man/TOOL.1 from each tool's clap definition; --check only
         compares and fails when the committed pages are stale.
   completions [--check]
-        Render bash, zsh and fish completions into docs/completions/; --check
-        as for man.
+        Render bash, zsh and fish completions into docs/completions/: scripts
+        that ask the installed tool on TAB (DRIFTLESS_COMPLETE=<shell>, clap's
+        dynamic completion), which offers repo names from the config and no
+        file names for numbers, durations and branches; --check as for man.
   install [--prefix P] [--destdir D] [--no-build]
         Build the release binaries and install them with the units, the cron
         file (DESTDIR/etc/cron.d/driftless), man pages, completions and docs.
         PREFIX defaults to /usr/local; `make install` wraps this.
   dist [--no-build]
         The same tree as a tarball: target/dist/driftless-VERSION-ARCH-linux.tar.gz.
-  deb [--no-build] [--debug]
+  deb [--no-build] [--debug] [--bin-dir DIR] [--out-dir DIR]
         A Debian package built by dpkg-deb: target/dist/driftless_VERSION_ARCH.deb
-        (binaries in /usr/bin, units in /lib/systemd/system, none enabled; the cron
-        file with every job off; the commented sample config as the conffile
-        /etc/driftless/driftless.yaml; man pages, completions, docs). glibc release
-        binaries (no musl target here). --debug packs the debug builds, to test
-        the packaging quickly; never ship those.
+        (binaries in /usr/bin, stripped; units in /lib/systemd/system, none enabled;
+        the cron file with every job off; the commented sample config as the
+        conffile /etc/driftless/driftless.yaml; man pages, completions, docs).
+        glibc release binaries (no musl target here). --debug packs the debug
+        builds and --bin-dir the binaries in DIR, unbuilt, to test the packaging
+        quickly (the package test does); never ship those. --out-dir writes the
+        package into DIR instead of target/dist.
   help  This text.
 ";
 
@@ -119,17 +123,7 @@ fn run(args: &[String]) -> Result<()> {
             };
             install::dist(no_build).map(|_| ())
         }
-        ["deb", rest @ ..] => {
-            let (mut no_build, mut debug) = (false, false);
-            for arg in rest {
-                match *arg {
-                    "--no-build" => no_build = true,
-                    "--debug" => debug = true,
-                    _ => bail!("unexpected argument to deb: {arg}\n\n{USAGE}"),
-                }
-            }
-            deb::deb(no_build, debug).map(|_| ())
-        }
+        ["deb", rest @ ..] => deb::deb(&parse_deb(rest)?).map(|_| ()),
         [] | ["help" | "--help" | "-h"] => {
             print!("{USAGE}");
             Ok(())
@@ -182,6 +176,32 @@ fn parse_bench_mirror(args: &[&str]) -> Result<bench::MirrorOptions> {
             }
             "--no-docs" => opts.write_docs = false,
             other => bail!("unexpected argument to bench mirror: {other}\n\n{USAGE}"),
+        }
+    }
+    Ok(opts)
+}
+
+fn parse_deb(args: &[&str]) -> Result<deb::DebOptions> {
+    let mut opts = deb::DebOptions::default();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) => (flag, Some(value)),
+            None => (*arg, None),
+        };
+        let mut value = |name: &str| -> Result<std::path::PathBuf> {
+            let text: &str = match inline {
+                Some(v) => v,
+                None => args.next().with_context(|| format!("{name} needs a folder"))?,
+            };
+            Ok(text.into())
+        };
+        match flag {
+            "--no-build" => opts.no_build = true,
+            "--debug" => opts.debug = true,
+            "--bin-dir" => opts.bin_dir = Some(value("--bin-dir")?),
+            "--out-dir" => opts.out_dir = Some(value("--out-dir")?),
+            _ => bail!("unexpected argument to deb: {arg}\n\n{USAGE}"),
         }
     }
     Ok(opts)
@@ -245,6 +265,17 @@ mod tests {
         assert!(opts.no_build);
         assert_eq!(parse_install(&["--destdir="])?.destdir, None);
         assert!(parse_install(&["--prefix"]).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn deb_options_parse() -> Result<()> {
+        let opts = parse_deb(&["--bin-dir", "/t/debug", "--out-dir=/tmp/pkg"])?;
+        assert_eq!(opts.bin_dir.as_deref(), Some(std::path::Path::new("/t/debug")));
+        assert_eq!(opts.out_dir.as_deref(), Some(std::path::Path::new("/tmp/pkg")));
+        assert!(!opts.no_build && !opts.debug);
+        assert!(parse_deb(&["--bin-dir"]).is_err());
+        assert!(parse_deb(&["--frobnicate"]).is_err());
         Ok(())
     }
 

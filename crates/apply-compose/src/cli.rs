@@ -30,7 +30,7 @@ engine unreachable or lock busy.";
 #[command(name = "apply-compose", version, after_help = EXAMPLES)]
 pub struct Args {
     /// A repo name from the config, or the path of a checkout
-    #[arg(value_name = "REPO|PATH", required_unless_present_any = ["all", "print_config", "validate"], conflicts_with = "all")]
+    #[arg(value_name = "REPO|PATH", add = clap_complete::ArgValueCompleter::new(driftless_cli::complete_target), required_unless_present_any = ["all", "print_config", "validate"], conflicts_with = "all")]
     pub target: Option<String>,
 
     /// Check the stacks and change nothing, for the config repo's CI and pre-commit hook: each

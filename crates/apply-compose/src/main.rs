@@ -17,6 +17,7 @@ use driftless_core::compose::{self, Action, Options, Report, Target};
 use driftless_core::exit::Exit;
 
 fn main() -> ExitCode {
+    driftless_cli::answer_completion::<Args>();
     let args = Args::parse();
     driftless_cli::main("apply-compose", &args.common, || run(&args))
 }

@@ -27,7 +27,7 @@ could not be checked (remote unreachable, docker down) and no drift was found el
 #[command(name = "drift-check", version, after_help = EXAMPLES)]
 pub struct Args {
     /// A repo name from the config, or the path of a checkout [default: every configured repo]
-    #[arg(value_name = "REPO|PATH")]
+    #[arg(value_name = "REPO|PATH", add = clap_complete::ArgValueCompleter::new(driftless_cli::complete_target))]
     pub target: Option<String>,
 
     /// Use the last fetched refs instead of asking the remote

@@ -15,6 +15,7 @@ use driftless_core::exit::Exit;
 use driftless_core::state::RepoId;
 
 fn main() -> ExitCode {
+    driftless_cli::answer_completion::<Args>();
     let args = Args::parse();
     driftless_cli::main("drift-check", &args.common, || run(&args))
 }

@@ -308,3 +308,55 @@ pub fn effective_config(config: &driftless_core::config::Config, state: &driftle
 pub fn looks_like_path(text: &str) -> bool {
     text.contains('/') || text == "." || text == ".." || std::path::Path::new(text).is_dir()
 }
+
+/// The environment variable that turns a tool run into a shell-completion request (clap's
+/// dynamic completion, as jj uses). Namespaced: a stray `COMPLETE=1` must not break a run.
+pub const COMPLETE_VAR: &str = "DRIFTLESS_COMPLETE";
+
+/// Answer a completion request and exit, when [`COMPLETE_VAR`] names a shell; a no-op otherwise.
+/// Called first in every tool's `main`, before anything reaches stdout.
+pub fn answer_completion<A: clap::CommandFactory>() {
+    clap_complete::CompleteEnv::with_factory(A::command)
+        .var(COMPLETE_VAR)
+        .complete();
+}
+
+/// Completes a `REPO|PATH` argument: the repo names of the config that start with what was
+/// typed (the repo's path as the description), or, once the word looks like a path, folders.
+/// The config is the one `--config` names earlier on the command line, else
+/// `DRIFTLESS_CONFIG`, else the default file; one that cannot be read offers no names.
+pub fn complete_target(current: &std::ffi::OsStr) -> Vec<clap_complete::CompletionCandidate> {
+    use clap_complete::engine::ValueCompleter;
+    let Some(text) = current.to_str() else {
+        return Vec::new();
+    };
+    if text.contains('/') || text.starts_with('.') || text.starts_with('~') {
+        return clap_complete::PathCompleter::dir().complete(current);
+    }
+    let Ok(config) = driftless_core::config::Config::load(completion_config().as_deref()) else {
+        return Vec::new();
+    };
+    config
+        .repos
+        .iter()
+        .filter(|(name, _)| name.starts_with(text))
+        .map(|(name, repo)| {
+            clap_complete::CompletionCandidate::new(name).help(Some(repo.path.display().to_string().into()))
+        })
+        .collect()
+}
+
+/// The config file a completion request points to (see [`complete_target`]).
+fn completion_config() -> Option<PathBuf> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let mut found = None;
+    for (i, arg) in args.iter().enumerate() {
+        let Some(arg) = arg.to_str() else { continue };
+        if arg == "--config" {
+            found = args.get(i + 1).map(PathBuf::from);
+        } else if let Some(path) = arg.strip_prefix("--config=") {
+            found = Some(PathBuf::from(path));
+        }
+    }
+    found.or_else(|| std::env::var_os("DRIFTLESS_CONFIG").map(PathBuf::from))
+}

@@ -17,6 +17,7 @@ use driftless_notify::cli::Args;
 use driftless_notify::message::{Event, Report};
 
 fn main() -> ExitCode {
+    driftless_cli::answer_completion::<Args>();
     let args = Args::parse();
     driftless_cli::main("driftless-notify", &args.common, || run(&args))
 }

@@ -33,7 +33,7 @@ exceeded; nothing deleted), 74 local I/O failure (unreadable file, destination f
 #[command(name = "mirror-copy", version, after_help = EXAMPLES)]
 pub struct Args {
     /// A repo name from the config, or the path of a checkout
-    #[arg(value_name = "REPO|PATH", required_unless_present_any = ["all", "print_config"], conflicts_with = "all")]
+    #[arg(value_name = "REPO|PATH", add = clap_complete::ArgValueCompleter::new(driftless_cli::complete_target), required_unless_present_any = ["all", "print_config"], conflicts_with = "all")]
     pub target: Option<String>,
 
     /// Mirror every repo that has a `mirror:` entry in the config

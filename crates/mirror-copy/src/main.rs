@@ -14,6 +14,7 @@ use driftless_core::mirror::{self, Options, Outcome, Request};
 use mirror_copy::cli::Args;
 
 fn main() -> ExitCode {
+    driftless_cli::answer_completion::<Args>();
     let args = Args::parse();
     driftless_cli::main("mirror-copy", &args.common, || run(&args))
 }

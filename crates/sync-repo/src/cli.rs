@@ -34,7 +34,7 @@ busy). With --all, the worst. See /usr/share/doc/driftless/exit-codes.md.";
 #[command(name = "sync-repo", version, after_help = EXAMPLES)]
 pub struct Args {
     /// A repo name from the config, or the path of a checkout
-    #[arg(value_name = "REPO|PATH", required_unless_present_any = ["all", "print_config"], conflicts_with = "all")]
+    #[arg(value_name = "REPO|PATH", add = clap_complete::ArgValueCompleter::new(driftless_cli::complete_target), required_unless_present_any = ["all", "print_config"], conflicts_with = "all")]
     pub target: Option<String>,
 
     /// Sync every repo in the config

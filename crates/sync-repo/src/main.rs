@@ -16,6 +16,7 @@ fn main() -> ExitCode {
     if let Some(code) = sync::serve_worker(driftless_cli::logging::init) {
         return code;
     }
+    driftless_cli::answer_completion::<Args>();
     let args = Args::parse();
     driftless_cli::main("sync-repo", &args.common, || run(&args))
 }

@@ -1,0 +1,216 @@
+//! Shell completion as an admin gets it: the bash scripts in docs/completions (what `make
+//! install` and the package ship; xtask's freshness test keeps them equal to the generated
+//! ones) sourced into a real bash and asked the way bash asks on TAB (COMP_WORDS, COMP_CWORD,
+//! the function `complete -F` registered), with the tools under test first on PATH; and the
+//! fish scripts, asked through fish's own `complete -C`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use driftless_tests::env::temp_dir;
+use driftless_tests::{bin_path, require_service};
+
+const TOOLS: [&str; 4] = ["sync-repo", "apply-compose", "mirror-copy", "drift-check"];
+
+/// Options whose value is a number, a duration, a branch or a URL, per tool: TAB there must
+/// offer no file names.
+const NO_FILES: [(&str, &[&str]); 5] = [
+    ("sync-repo", &["--jobs", "--wait-lock", "--branch", "--remote"]),
+    ("apply-compose", &["--wait-lock", "--stack"]),
+    (
+        "mirror-copy",
+        &[
+            "--jobs",
+            "--wait-lock",
+            "--if-older-than",
+            "--max-delete",
+            "--modify-window",
+        ],
+    ),
+    ("drift-check", &[]),
+    ("driftless-notify", &["--lines", "--exit-status"]),
+];
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// What bash offers for the last of `words` (the word being completed, maybe empty), run in
+/// `cwd` with `config` as DRIFTLESS_CONFIG; and how the tool is registered (`complete -p`).
+fn complete(words: &[&str], config: &Path, cwd: &Path) -> (Vec<String>, String) {
+    let tool = words[0];
+    let script = workspace_root().join(format!("docs/completions/{tool}.bash"));
+    let bins = bin_path("sync-repo").parent().expect("bin dir").to_path_buf();
+    let driver = r#"
+source "$SCRIPT" || exit 90
+registered=$(complete -p "$1") || exit 91
+func=$(printf '%s\n' "$registered" | sed -n 's/.* -F \([^ ]*\) .*/\1/p')
+COMP_WORDS=("$@")
+COMP_CWORD=$(( $# - 1 ))
+COMP_LINE="$*"
+COMP_POINT=${#COMP_LINE}
+COMP_TYPE=9
+"$func" "$1" "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+printf '%s\n' "$registered"
+printf '%s\n' "${COMPREPLY[@]}"
+"#;
+    let out = Command::new("bash")
+        .env_clear()
+        .env("PATH", format!("{}:/usr/bin:/bin", bins.display()))
+        .env("HOME", cwd)
+        .env("DRIFTLESS_CONFIG", config)
+        .env("SCRIPT", &script)
+        .current_dir(cwd)
+        .args(["--norc", "--noprofile", "-c", driver, "bash"])
+        .args(words)
+        .output()
+        .expect("run bash");
+    assert!(
+        out.status.success(),
+        "bash completion of {words:?} failed: {:?}\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut lines = stdout.lines();
+    let registered = lines.next().unwrap_or_default().to_owned();
+    let offered = lines.filter(|l| !l.is_empty()).map(str::to_owned).collect();
+    (offered, registered)
+}
+
+#[test]
+fn bash_offers_configured_repo_names_and_no_file_names_for_values() {
+    let dir = temp_dir("driftless-completions.");
+    let root = dir.path().canonicalize().expect("canonical temp dir");
+    let config = root.join("driftless.yaml");
+    std::fs::write(
+        &config,
+        "repos:\n  observability-hub:\n    path: /srv/observability-hub\n  lab:\n    path: /srv/lab\n",
+    )
+    .expect("write config");
+    // The folder TAB runs in holds files a file-name completion would offer.
+    let cwd = root.join("work");
+    std::fs::create_dir_all(cwd.join("checkouts/hub")).expect("mkdir");
+    for file in ["4", "main", "24h", "notes.txt"] {
+        std::fs::write(cwd.join(file), "x").expect("write file");
+    }
+    let files = ["4", "main", "24h", "notes.txt", "checkouts", "checkouts/"];
+
+    for tool in TOOLS {
+        let (offered, registered) = complete(&[tool, ""], &config, &cwd);
+        for name in ["observability-hub", "lab"] {
+            assert!(
+                offered.iter().any(|o| o == name),
+                "{tool} <TAB> offers no {name}: {offered:?}"
+            );
+        }
+        assert!(
+            !offered.iter().any(|o| files.contains(&o.as_str())),
+            "{tool} <TAB> offers file names: {offered:?}"
+        );
+        assert!(
+            !registered.contains("-o default"),
+            "{tool}: readline's file names would fill in for an empty answer: {registered}"
+        );
+        let (offered, _) = complete(&[tool, "obs"], &config, &cwd);
+        assert_eq!(offered, ["observability-hub"], "{tool} obs<TAB>");
+        // A path gets folders, not repo names.
+        let (offered, _) = complete(&[tool, "./che"], &config, &cwd);
+        assert_eq!(offered, ["./checkouts/"], "{tool} ./che<TAB>");
+    }
+    // `--config FILE` on the command line wins over DRIFTLESS_CONFIG.
+    let other = root.join("other.yaml");
+    std::fs::write(&other, "repos:\n  elsewhere:\n    path: /opt/elsewhere\n").expect("write config");
+    let other_arg = other.display().to_string();
+    let (offered, _) = complete(&["sync-repo", "--config", &other_arg, ""], &config, &cwd);
+    assert!(offered.iter().any(|o| o == "elsewhere"), "{offered:?}");
+    assert!(!offered.iter().any(|o| o == "lab"), "{offered:?}");
+
+    for (tool, options) in NO_FILES {
+        for option in options {
+            for typed in ["", "m", "2"] {
+                let (offered, _) = complete(&[tool, option, typed], &config, &cwd);
+                assert!(offered.is_empty(), "{tool} {option} {typed}<TAB> offers {offered:?}");
+            }
+        }
+    }
+}
+
+/// What fish offers for `line` (`complete -C`), with every tool's script sourced: the values,
+/// without their descriptions.
+fn fish_complete(line: &str, config: &Path, cwd: &Path) -> Vec<String> {
+    let bins = bin_path("sync-repo").parent().expect("bin dir").to_path_buf();
+    let scripts = workspace_root().join("docs/completions");
+    let out = Command::new("fish")
+        .env_clear()
+        .env("PATH", format!("{}:/usr/bin:/bin", bins.display()))
+        .env("HOME", cwd)
+        .env("DRIFTLESS_CONFIG", config)
+        .env("SCRIPTS", &scripts)
+        .env("LINE", line)
+        .current_dir(cwd)
+        .args([
+            "--no-config",
+            "-c",
+            "for f in $SCRIPTS/*.fish; source $f; or exit 90; end; complete -C $LINE",
+        ])
+        .output()
+        .expect("run fish");
+    assert!(
+        out.status.success(),
+        "fish completion of {line:?} failed: {:?}\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split('\t').next().unwrap_or_default().to_owned())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+#[test]
+fn fish_offers_configured_repo_names_and_no_file_names_for_values() {
+    let have_fish = Command::new("fish")
+        .arg("--version")
+        .output()
+        .map_or(Err("fish is missing (apt-get install fish)".to_owned()), |_| Ok(()));
+    let Some(()) = require_service(have_fish) else {
+        return;
+    };
+    let dir = temp_dir("driftless-completions.");
+    let root = dir.path().canonicalize().expect("canonical temp dir");
+    let config = root.join("driftless.yaml");
+    std::fs::write(
+        &config,
+        "repos:\n  observability-hub:\n    path: /srv/observability-hub\n  lab:\n    path: /srv/lab\n",
+    )
+    .expect("write config");
+    let cwd = root.join("work");
+    std::fs::create_dir_all(&cwd).expect("mkdir");
+    for file in ["4", "main", "24h"] {
+        std::fs::write(cwd.join(file), "x").expect("write file");
+    }
+    for tool in TOOLS {
+        let offered = fish_complete(&format!("{tool} "), &config, &cwd);
+        for name in ["observability-hub", "lab"] {
+            assert!(
+                offered.iter().any(|o| o == name),
+                "{tool} <TAB> offers no {name}: {offered:?}"
+            );
+        }
+        assert_eq!(
+            fish_complete(&format!("{tool} obs"), &config, &cwd),
+            ["observability-hub"]
+        );
+    }
+    for (tool, options) in NO_FILES {
+        for option in options {
+            let offered = fish_complete(&format!("{tool} {option} "), &config, &cwd);
+            assert!(offered.is_empty(), "fish: {tool} {option} <TAB> offers {offered:?}");
+        }
+    }
+}

@@ -198,9 +198,7 @@ pub fn run_bench(opts: &Options) -> Result<()> {
 
     let section = render(
         opts,
-        files,
-        bytes,
-        copied_files,
+        (files, bytes, copied_files),
         &rows,
         &rss,
         &load_before,
@@ -336,9 +334,7 @@ fn make_tree(sb: &Sandbox, src: &Path) -> Result<(usize, u64, usize)> {
 
 fn render(
     opts: &Options,
-    files: usize,
-    bytes: u64,
-    copied: usize,
+    (files, bytes, copied): (usize, u64, usize),
     rows: &[(&str, &str, f64, f64)],
     rss: &[(&str, f64)],
     load_before: &str,

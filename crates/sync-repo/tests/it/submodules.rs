@@ -423,3 +423,50 @@ fn with_recursion_from_the_config_killed_in_the_submodule_then_rerun_finishes_it
     assert_eq!(git(&w.checkout.join(SUB), &["rev-parse", "HEAD"]).trim(), new);
     assert!(!sub_git.join("driftless-sync.json").exists(), "journal removed");
 }
+
+/// `--dry-run` with recursion says what would happen and changes nothing: not the
+/// superproject, not the submodule's HEAD, files or objects (the submodule's fetch is part of
+/// what a dry run leaves out). The real run afterwards still does what git does.
+#[test]
+fn with_recursion_a_dry_run_moves_neither_the_superproject_nor_the_submodule() {
+    let (w, lib) = with_submodule("sub-recurse-dry", true);
+    let (old, _) = bump(&w, &lib, "v2\n");
+    let sub = w.checkout.join(SUB);
+    let before = RepoSnapshot::take(&w.checkout);
+    // The submodule's .git is a gitfile: its state is what git says of it.
+    let sub_state = |sub: &std::path::Path| {
+        [
+            &["rev-parse", "HEAD"][..],
+            &["status", "--porcelain", "--untracked-files=all"],
+            &["count-objects", "-v"],
+            &["for-each-ref"],
+        ]
+        .map(|args| git(sub, args))
+    };
+    let sub_before = sub_state(&sub);
+
+    let run = w.sync(&["--recurse-submodules", "--dry-run"]);
+    run.expect_code(0);
+    assert!(
+        run.stdout.contains("would"),
+        "the dry run says what it would do: {}",
+        run.stdout
+    );
+    before.assert_unchanged(&w.checkout);
+    assert_eq!(
+        sub_state(&sub),
+        sub_before,
+        "the submodule changed: HEAD, status, objects or refs"
+    );
+    assert_eq!(
+        git(&sub, &["rev-parse", "HEAD"]).trim(),
+        old,
+        "the submodule did not move"
+    );
+
+    let twin = Twin::of(&w.checkout);
+    w.sync(&["--recurse-submodules"]).expect_code(0);
+    pull_recursive(&twin);
+    twin.assert_same(&w.checkout);
+    assert_same_submodule(&w.checkout, &twin, SUB);
+}

@@ -317,8 +317,9 @@ impl Remote {
 
 impl Remote {
     /// Make sure the checkout has commit `id` and everything below it, fetching from the remote
-    /// when it does not, as `git submodule update` does: every branch first (no ref written),
-    /// then, if the commit is on none of them, the commit itself (which the forge may allow).
+    /// when it does not, as `git submodule update` does: every branch first (into
+    /// `refs/remotes/origin/*`, as git's fetch in the submodule writes them), then, if the
+    /// commit is on none of them, the commit itself (which the forge may allow).
     pub fn fetch_commit(&self, checkout: &Checkout, id: ObjectId) -> Result<(), Error> {
         let repo = &checkout.repo;
         if repo.has_object(id) {
@@ -341,7 +342,10 @@ impl Remote {
                 });
         }
         let hex = id.to_string();
-        for wanted in ["refs/heads/*", hex.as_str()] {
+        // Every branch first, into the remote-tracking refs as `git fetch` in the submodule
+        // writes them (a one-sided glob is no refspec gix takes); then the commit by its id, for
+        // a forge that serves commits no branch holds.
+        for wanted in ["+refs/heads/*:refs/remotes/origin/*", hex.as_str()] {
             let remote = self.gix_remote(repo, wanted)?;
             let unreachable = |source| Error::Unreachable {
                 url: url.clone(),

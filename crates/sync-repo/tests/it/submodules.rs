@@ -470,3 +470,34 @@ fn with_recursion_a_dry_run_moves_neither_the_superproject_nor_the_submodule() {
     twin.assert_same(&w.checkout);
     assert_same_submodule(&w.checkout, &twin, SUB);
 }
+
+/// With recursion, the submodule's commit is fetched over smart HTTP from the submodule's own
+/// `origin` (a forge on loopback), not only from a local path: the forge saw the submodule's
+/// fetch, and the result is what `git pull --recurse-submodules` makes of a twin.
+#[test]
+fn with_recursion_the_submodule_is_fetched_over_smart_http() {
+    let (w, lib) = with_submodule("sub-recurse-http", true);
+    let Some(http) = driftless_tests::require_service(driftless_tests::SmartHttp::start(&w.env.path("remotes"))) else {
+        return;
+    };
+    let lib_repo = format!("{}.git", lib.name);
+    let sub = w.checkout.join(SUB);
+    git(&sub, &["remote", "set-url", "origin", &http.url(&lib_repo)]);
+    let (_, new) = bump(&w, &lib, "v2 over http\n");
+    let twin = Twin::of(&w.checkout);
+    http.requests();
+
+    w.sync(&["--recurse-submodules"]).expect_code(0);
+    let requests = http.requests();
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.contains(&format!("/git/{lib_repo}/git-upload-pack"))),
+        "the submodule's commit did not come from the forge: {requests:?}"
+    );
+    assert_eq!(git(&sub, &["rev-parse", "HEAD"]).trim(), new);
+    pull_recursive(&twin);
+    twin.assert_same(&w.checkout);
+    assert_same_submodule(&w.checkout, &twin, SUB);
+    oracle::assert_fsck_clean(&sub);
+}

@@ -23,7 +23,7 @@ _apply__compose() {
 
     case "${cmd}" in
         apply__compose)
-            opts="-n -v -q -h -V --validate --all --stack --force --allow-dirty --compose-command --wait-lock --config --state-dir --dry-run --json --print-config --verbose --quiet --help --version"
+            opts="-n -v -q -h -V --validate --all --stack --force --recreate --allow-dirty --compose-command --wait-lock --config --state-dir --dry-run --json --print-config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

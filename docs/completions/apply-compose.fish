@@ -6,6 +6,7 @@ complete -c apply-compose -l state-dir -d 'State directory [default: $STATE_DIRE
 complete -c apply-compose -l validate -d 'Check the stacks and change nothing, for the config repo\'s CI and pre-commit hook: each model parses, every input exists inside the repo, project names are unique, `compose config` passes (when compose is installed), `validate.max_depth` holds. Prints `FILE:LINE: message` per problem and a count; exits 1 on any problem. Without REPO|PATH: the configured repos, or the current directory when none has stacks. Needs no state directory, root or engine'
 complete -c apply-compose -l all -d 'Apply the stacks of every configured repo'
 complete -c apply-compose -l force -d 'Apply even stacks whose inputs did not change'
+complete -c apply-compose -l recreate -d 'Re-create the containers of the stacks applied (`up --force-recreate`), as drift-check suggests for containers started by hand from other files or another directory; implies --force'
 complete -c apply-compose -l allow-dirty -d 'Apply stacks whose tracked inputs are modified in the checkout (one-off manual runs)'
 complete -c apply-compose -s n -l dry-run -d 'Say what would change, change nothing'
 complete -c apply-compose -l json -d 'Print one JSON record per repo on stdout instead of the summary'

@@ -44,7 +44,7 @@ pub struct Args {
     /// `FILE:LINE: message` per problem and a count; exits 1 on any problem. Without REPO|PATH:
     /// the configured repos, or the current directory when none has stacks. Needs no state
     /// directory, root or engine
-    #[arg(long, conflicts_with_all = ["force", "allow_dirty"])]
+    #[arg(long, conflicts_with_all = ["force", "recreate", "allow_dirty"])]
     pub validate: bool,
 
     /// Apply the stacks of every configured repo
@@ -58,6 +58,12 @@ pub struct Args {
     /// Apply even stacks whose inputs did not change
     #[arg(long)]
     pub force: bool,
+
+    /// Re-create the containers of the stacks applied (`up --force-recreate`), as drift-check
+    /// suggests for containers started by hand from other files or another directory; implies
+    /// --force
+    #[arg(long)]
+    pub recreate: bool,
 
     /// Apply stacks whose tracked inputs are modified in the checkout (one-off manual runs)
     #[arg(long)]

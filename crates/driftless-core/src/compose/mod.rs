@@ -109,6 +109,10 @@ pub struct Options {
     pub allow_dirty: bool,
     /// Apply even unchanged stacks (after a manual `docker compose down`, say).
     pub force: bool,
+    /// Re-create the containers of the stacks applied (`up --force-recreate`): containers
+    /// started by hand from other files or another directory carry those in their labels until
+    /// they are re-created. Implies `force`.
+    pub recreate: bool,
     /// Only these stacks (project names); all when empty.
     pub only: Vec<String>,
     /// How long to wait for another run's lock.
@@ -435,7 +439,7 @@ fn run(
             continue;
         }
         if let Some(b) = before
-            && let Some(skip) = skip_failed(b, &digest, options.force, target, &stack.project)
+            && let Some(skip) = skip_failed(b, &digest, options.force || options.recreate, target, &stack.project)
         {
             line.action = Action::Skipped;
             line.reasons.push(skip);
@@ -454,6 +458,7 @@ fn run(
             Some(b) if changed => line
                 .reasons
                 .extend(explain(&b.applied_inputs, &ids, &kinds, b, head_id)),
+            Some(_) if options.recreate => line.reasons.push("--recreate".into()),
             Some(_) if options.force => line.reasons.push("--force".into()),
             Some(b) => {
                 line.reasons
@@ -507,7 +512,7 @@ fn run(
             continue;
         }
         entry.last_attempt_at = Some(now);
-        match options.compose.up(&stack) {
+        match options.compose.up(&stack, options.recreate) {
             Ok(()) => {
                 entry.applied_digest = line.digest.clone();
                 entry.applied_inputs = ids;
@@ -589,7 +594,7 @@ fn roll_back(
         short(&commit),
         good.path.display()
     );
-    match options.compose.up(&good) {
+    match options.compose.up(&good, false) {
         Ok(()) => format!(
             "rolled back to {} (its last good commit), which runs again; fix the stack and commit to move forward",
             short(&commit)

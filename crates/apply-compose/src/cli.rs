@@ -18,14 +18,19 @@ Phase 3 under systemd (sync-repo triggers it after an update):
 
 When nothing changed, docker is not even started. Exit codes: 0 ok, 1 --validate found
 problems, 2 usage or config error, 3 refused (tracked inputs modified in the checkout), 65 a
-stack's compose failed (its state is kept, the next run retries), 74 local I/O failure, 75
-engine unreachable or lock busy.";
+stack's compose failed (its state is kept; the same inputs are skipped until a new commit,
+--force or retry_after), 74 local I/O failure, 75 engine unreachable or lock busy.";
 
 /// Bring docker compose stacks in line with what the checkout says.
 ///
 /// A stack is applied when the digest of everything it reads from the repo (compose files,
 /// includes, env files, configs, secrets, bind mounts, build contexts) differs from the last
 /// successful apply, when it was never applied, or when its last apply failed.
+///
+/// With `rollback: true` (per repo or per stack), a stack whose apply fails is brought back to
+/// its last good commit: its files at that commit are exported from git into the state
+/// directory and applied under the same project name. The line says "rolled back to COMMIT" and
+/// the run still exits 65; the next good commit moves forward again.
 #[derive(Debug, Parser)]
 #[command(name = "apply-compose", version, after_help = EXAMPLES)]
 pub struct Args {
@@ -39,7 +44,7 @@ pub struct Args {
     /// `FILE:LINE: message` per problem and a count; exits 1 on any problem. Without REPO|PATH:
     /// the configured repos, or the current directory when none has stacks. Needs no state
     /// directory, root or engine
-    #[arg(long, conflicts_with_all = ["force", "allow_dirty"])]
+    #[arg(long, conflicts_with_all = ["force", "recreate", "allow_dirty"])]
     pub validate: bool,
 
     /// Apply the stacks of every configured repo
@@ -53,6 +58,12 @@ pub struct Args {
     /// Apply even stacks whose inputs did not change
     #[arg(long)]
     pub force: bool,
+
+    /// Re-create the containers of the stacks applied (`up --force-recreate`), as drift-check
+    /// suggests for containers started by hand from other files or another directory; implies
+    /// --force
+    #[arg(long)]
+    pub recreate: bool,
 
     /// Apply stacks whose tracked inputs are modified in the checkout (one-off manual runs)
     #[arg(long)]

@@ -33,6 +33,7 @@ fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
         dry_run: args.common.dry_run,
         allow_dirty: args.allow_dirty,
         force: args.force,
+        recreate: args.recreate,
         only: args.stack.clone(),
         wait_lock: Duration::from_secs(args.wait_lock),
         compose,

@@ -71,6 +71,11 @@ pub struct RepoConfig {
     /// (`30m`, `1h`; default 1h). A new commit touching the stack's
     /// inputs, or `--force`, tries at once.
     pub retry_after: Option<String>,
+    /// When a stack's apply fails, re-apply its last good revision (the files of the last
+    /// commit it applied from, exported from git into the state directory, same project) and
+    /// report "rolled back to COMMIT"; the run still exits 65. Per stack: `rollback:` there.
+    #[serde(default)]
+    pub rollback: bool,
     /// How inputs git does not track are identified: by existence and type, plus content for
     /// those listed in `watch`.
     #[serde(default)]
@@ -142,6 +147,9 @@ pub struct StackConfig {
     /// Never touch this stack (also: a `.driftless-hold` file in its directory).
     #[serde(default)]
     pub hold: bool,
+    /// Roll this stack back to its last good revision when an apply fails; unset: the repo's
+    /// `rollback`.
+    pub rollback: Option<bool>,
 }
 
 /// `repos.NAME.mirror`: a one-way backup copy of the repo.

@@ -16,6 +16,7 @@ mod parsing;
 mod prune;
 mod resolution;
 mod robustness;
+mod rollback;
 mod validate;
 
 use std::path::PathBuf;

@@ -129,3 +129,68 @@ fn each_kind_of_stack_drift_appears_and_the_printed_fix_clears_it() {
     assert_eq!(run.row("checkout", "dirty").status, "DRIFT", "{}", run.stdout);
     assert_eq!(run.row("stack", "web").status, "unknown", "{}", run.stdout);
 }
+
+/// `docker compose ... up -d` run by hand with `args` (`--project-name web` and the rest) in
+/// `dir`, against `engine`; panics unless it succeeds.
+fn compose_by_hand(engine: &Engine, dir: &std::path::Path, args: &[&std::ffi::OsStr]) {
+    let mut up = std::process::Command::new("docker");
+    up.envs(engine.client_env()).current_dir(dir).arg("compose").args(args);
+    let out = up.output().expect("run docker compose by hand");
+    assert!(
+        out.status.success(),
+        "compose {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_stack_started_by_hand_from_other_files_or_a_copy_of_its_directory_is_drift_naming_both() {
+    let Some(engine) = Engine::start() else { return };
+    let host = host_with_stack(&engine);
+    host.tool(&format!("apply-compose {REPO}")).expect_code(0);
+    host.assert_clean(&["--no-fetch"]);
+    let dir = host.checkout.join("stacks/web");
+    let file = dir.join("compose.yaml");
+
+    // Started from a copy of the stack directory (same project name: the copy is also `web`).
+    let copy = host.env.path("copy/web");
+    std::fs::create_dir_all(&copy).expect("mkdir copy");
+    for name in ["compose.yaml", "web.env"] {
+        std::fs::copy(dir.join(name), copy.join(name)).expect("copy stack file");
+    }
+    compose_by_hand(
+        &engine,
+        &copy,
+        &["up", "-d", "--force-recreate"].map(std::ffi::OsStr::new),
+    );
+    let row = host.assert_drift(&["--no-fetch"], "stack", "web", "service web was started from");
+    for want in [copy.join("compose.yaml"), copy.clone(), file.clone(), dir.clone()] {
+        assert!(
+            row.reason.contains(&*want.to_string_lossy()),
+            "{want:?} missing: {row:?}"
+        );
+    }
+    host.run_fix(row.fix());
+    host.assert_clean(&["--no-fetch"]);
+
+    // Started with an extra `-f` file that changes the service.
+    let extra = host.env.path("extra.yaml");
+    std::fs::write(&extra, "services:\n  web:\n    environment: {B: \"2\"}\n").expect("write extra.yaml");
+    let args: Vec<&std::ffi::OsStr> = vec![
+        "--project-name".as_ref(),
+        "web".as_ref(),
+        "-f".as_ref(),
+        file.as_os_str(),
+        "-f".as_ref(),
+        extra.as_os_str(),
+        "up".as_ref(),
+        "-d".as_ref(),
+    ];
+    compose_by_hand(&engine, &dir, &args);
+    let row = host.assert_drift(&["--no-fetch"], "stack", "web", "service web was started from");
+    let both = format!("{},{}", file.display(), extra.display());
+    assert!(row.reason.contains(&both), "{both} missing: {row:?}");
+    assert!(row.fix().contains("--recreate"), "{row:?}");
+    host.run_fix(row.fix());
+    host.assert_clean(&["--no-fetch"]);
+}

@@ -6,6 +6,7 @@
 //! - [`model`]: which files a stack reads (the only compose YAML parser).
 //! - [`read`]: bounded reads of a stack's own files, special files refused.
 //! - [`runner`]: the real compose command.
+//! - [`rollback`]: the last good revision of a stack whose apply failed (`rollback: true`).
 //! - [`validate`]: `--validate`, the checks a config repo runs before a push.
 //!
 //! A stack's digest covers every input it reads from the repo, identified by git's own object
@@ -16,6 +17,7 @@
 pub mod model;
 pub mod read;
 pub mod resolve;
+pub mod rollback;
 pub mod runner;
 pub mod stacks;
 pub mod validate;
@@ -52,6 +54,9 @@ pub struct Target {
     pub watch: Vec<String>,
     /// How long a failed digest is skipped (`retry_after`).
     pub retry_after: Duration,
+    /// Re-apply a stack's last good revision when its apply fails (`rollback`; a stack's own
+    /// setting wins).
+    pub rollback: bool,
 }
 
 impl Target {
@@ -68,6 +73,7 @@ impl Target {
                 .as_deref()
                 .and_then(|t| crate::time::parse_duration(t).ok())
                 .unwrap_or(crate::config::DEFAULT_RETRY_AFTER),
+            rollback: repo.rollback,
         }
     }
 
@@ -89,6 +95,7 @@ impl Target {
             prune: false,
             watch: Vec::new(),
             retry_after: crate::config::DEFAULT_RETRY_AFTER,
+            rollback: false,
         }
     }
 }
@@ -102,6 +109,10 @@ pub struct Options {
     pub allow_dirty: bool,
     /// Apply even unchanged stacks (after a manual `docker compose down`, say).
     pub force: bool,
+    /// Re-create the containers of the stacks applied (`up --force-recreate`): containers
+    /// started by hand from other files or another directory carry those in their labels until
+    /// they are re-created. Implies `force`.
+    pub recreate: bool,
     /// Only these stacks (project names); all when empty.
     pub only: Vec<String>,
     /// How long to wait for another run's lock.
@@ -236,7 +247,11 @@ pub fn apply(target: &Target, state: &StateDir, options: &Options) -> Report {
         Err(err) => return fail(report, err.exit(), &err),
     };
     let previous = read_record(state, &target.id);
-    let mut record = match run(target, options, &previous, &mut report) {
+    let rollback_dir = match state.repo_dir(&target.id) {
+        Ok(dir) => dir.join(rollback::DIR),
+        Err(err) => return fail(report, err.exit(), &err),
+    };
+    let mut record = match run(target, options, &previous, &rollback_dir, &mut report) {
         Ok(record) => record,
         Err((exit, err)) => return fail(report, exit, err.as_ref()),
     };
@@ -301,7 +316,13 @@ fn short_commit(commit: Option<&str>) -> String {
     commit.map_or("-".into(), |c| c.chars().take(7).collect())
 }
 
-fn run(target: &Target, options: &Options, previous: &Record, report: &mut Report) -> Result<Record, Failure> {
+fn run(
+    target: &Target,
+    options: &Options,
+    previous: &Record,
+    rollback_dir: &Path,
+    report: &mut Report,
+) -> Result<Record, Failure> {
     let checkout = Checkout::open(&target.path).map_err(|e| (Exit::Usage, e.into()))?;
     let root = checkout.workdir.clone();
     let head = checkout.repo.head_commit().map_err(|e| (Exit::Usage, e.into()))?;
@@ -418,7 +439,7 @@ fn run(target: &Target, options: &Options, previous: &Record, report: &mut Repor
             continue;
         }
         if let Some(b) = before
-            && let Some(skip) = skip_failed(b, &digest, options.force, target, &stack.project)
+            && let Some(skip) = skip_failed(b, &digest, options.force || options.recreate, target, &stack.project)
         {
             line.action = Action::Skipped;
             line.reasons.push(skip);
@@ -437,6 +458,7 @@ fn run(target: &Target, options: &Options, previous: &Record, report: &mut Repor
             Some(b) if changed => line
                 .reasons
                 .extend(explain(&b.applied_inputs, &ids, &kinds, b, head_id)),
+            Some(_) if options.recreate => line.reasons.push("--recreate".into()),
             Some(_) if options.force => line.reasons.push("--force".into()),
             Some(b) => {
                 line.reasons
@@ -490,7 +512,7 @@ fn run(target: &Target, options: &Options, previous: &Record, report: &mut Repor
             continue;
         }
         entry.last_attempt_at = Some(now);
-        match options.compose.up(&stack) {
+        match options.compose.up(&stack, options.recreate) {
             Ok(()) => {
                 entry.applied_digest = line.digest.clone();
                 entry.applied_inputs = ids;
@@ -499,6 +521,7 @@ fn run(target: &Target, options: &Options, previous: &Record, report: &mut Repor
                 entry.last_error = None;
                 entry.failed_digest = None;
                 entry.failed_commit = None;
+                rollback::forget(rollback_dir, &stack.project);
             }
             Err(err) => {
                 line.action = Action::Failed;
@@ -506,6 +529,12 @@ fn run(target: &Target, options: &Options, previous: &Record, report: &mut Repor
                 entry.last_error = Some(error_chain(&err));
                 entry.failed_digest = line.digest.clone();
                 entry.failed_commit = Some(head_id.to_string());
+                if stack.rollback.unwrap_or(target.rollback) {
+                    // Still a failed deploy (65): the commit did not go out.
+                    let good = entry.clone();
+                    line.reasons
+                        .push(roll_back(&checkout, &stack, &good, target, options, rollback_dir));
+                }
             }
         }
         report.stacks.push(line);
@@ -543,6 +572,35 @@ fn run(target: &Target, options: &Options, previous: &Record, report: &mut Repor
     }
     report.stacks.sort_by(|a, b| a.stack.cmp(&b.stack));
     Ok(record)
+}
+
+/// Apply `stack`'s last good revision after its apply failed; the reason line saying how that went.
+fn roll_back(
+    checkout: &Checkout,
+    stack: &Stack,
+    record: &StackRecord,
+    target: &Target,
+    options: &Options,
+    dir: &Path,
+) -> String {
+    let good = match rollback::materialise(checkout, stack, record, &target.stacks, dir) {
+        Ok(good) => good,
+        Err(err) => return format!("not rolled back: {}", error_chain(&err)),
+    };
+    let (good, commit) = good;
+    tracing::info!(
+        "[{}] rolling back to {} from {}",
+        stack.project,
+        short(&commit),
+        good.path.display()
+    );
+    match options.compose.up(&good, false) {
+        Ok(()) => format!(
+            "rolled back to {} (its last good commit), which runs again; fix the stack and commit to move forward",
+            short(&commit)
+        ),
+        Err(err) => format!("rolling back to {} failed too: {}", short(&commit), error_chain(&err)),
+    }
 }
 
 /// Each input's id keyed by repo-relative path.

@@ -55,6 +55,10 @@ pub struct Container {
     pub health: String,
     /// The `com.docker.compose.config-hash` label.
     pub config_hash: String,
+    /// The `com.docker.compose.project.config_files` label: the files compose loaded, comma-separated.
+    pub config_files: String,
+    /// The `com.docker.compose.project.working_dir` label: the project directory it used.
+    pub working_dir: String,
 }
 
 impl Default for Compose {
@@ -165,10 +169,14 @@ impl Compose {
         })
     }
 
-    /// `compose -p P --project-directory D -f ... up -d --remove-orphans [--wait]`.
-    pub fn up(&self, stack: &Stack) -> Result<(), Error> {
+    /// `compose -p P --project-directory D -f ... up -d --remove-orphans [--wait]
+    /// [--force-recreate]`.
+    pub fn up(&self, stack: &Stack, recreate: bool) -> Result<(), Error> {
         let mut args = self.project_args(stack);
         args.extend(["up", "-d", "--remove-orphans"].map(String::from));
+        if recreate {
+            args.push("--force-recreate".into());
+        }
         if let Some(timeout) = stack.wait {
             args.push("--wait".into());
             if let Some(timeout) = timeout {
@@ -203,16 +211,15 @@ impl Compose {
             };
             for item in items {
                 let text = |key: &str| item.get(key).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
-                let labels = text("Labels");
+                let labels = labels(&text("Labels"));
+                let label = |key: &str| labels.get(key).cloned().unwrap_or_default();
                 containers.push(Container {
                     service: text("Service"),
                     state: text("State"),
                     health: text("Health"),
-                    config_hash: labels
-                        .split(',')
-                        .find_map(|kv| kv.strip_prefix("com.docker.compose.config-hash="))
-                        .unwrap_or_default()
-                        .to_owned(),
+                    config_hash: label("com.docker.compose.config-hash"),
+                    config_files: label("com.docker.compose.project.config_files"),
+                    working_dir: label("com.docker.compose.project.working_dir"),
                 });
             }
         }
@@ -421,6 +428,29 @@ fn which_program(program: &str) -> Option<std::path::PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// The labels of `compose ps --format json`'s one `k=v,k=v` string. A value holds commas too
+/// (`config_files` lists every file, `/a/compose.yaml,/a/compose.override.yaml`): a piece that
+/// is not `key=value` with a key that is no path continues the value before it.
+fn labels(text: &str) -> std::collections::BTreeMap<String, String> {
+    let mut labels = std::collections::BTreeMap::new();
+    let mut last: Option<String> = None;
+    for piece in text.split(',') {
+        match piece.split_once('=') {
+            Some((key, value)) if !key.is_empty() && !key.contains('/') => {
+                labels.insert(key.to_owned(), value.to_owned());
+                last = Some(key.to_owned());
+            }
+            _ => {
+                if let Some(value) = last.as_ref().and_then(|k| labels.get_mut(k)) {
+                    value.push(',');
+                    value.push_str(piece);
+                }
+            }
+        }
+    }
+    labels
+}
+
 fn last_line(text: &str) -> String {
     text.lines()
         .rev()
@@ -428,4 +458,21 @@ fn last_line(text: &str) -> String {
         .unwrap_or("")
         .trim()
         .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn label_values_with_commas_are_kept_whole() {
+        let labels = super::labels(
+            "com.docker.compose.config-hash=abc,com.docker.compose.project.config_files=/s/a/compose.yaml,/s/a/extra=1.yaml,com.docker.compose.project.working_dir=/s/a,x=",
+        );
+        assert_eq!(labels["com.docker.compose.config-hash"], "abc");
+        assert_eq!(
+            labels["com.docker.compose.project.config_files"],
+            "/s/a/compose.yaml,/s/a/extra=1.yaml"
+        );
+        assert_eq!(labels["com.docker.compose.project.working_dir"], "/s/a");
+        assert_eq!(labels["x"], "");
+    }
 }

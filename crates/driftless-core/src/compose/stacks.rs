@@ -34,6 +34,8 @@ pub struct Stack {
     pub wait: Option<Option<u64>>,
     /// Held in the config or by a `.driftless-hold` file.
     pub hold: bool,
+    /// The stack's own `rollback:`; unset: the repo's.
+    pub rollback: Option<bool>,
 }
 
 /// Why stacks could not be listed.
@@ -117,6 +119,7 @@ impl StackConfig {
             wait: false,
             wait_timeout: None,
             hold: false,
+            rollback: None,
         }
     }
 }
@@ -140,6 +143,7 @@ fn stack(root: &Path, dir: &Path, config: &StackConfig) -> Result<Stack, resolve
         profiles: resolved.profiles,
         wait: config.wait.then_some(config.wait_timeout),
         hold: config.hold || abs.join(HOLD_FILE).exists(),
+        rollback: config.rollback,
         path: abs,
     })
 }

@@ -76,6 +76,7 @@ impl Target {
                 stacks: Vec::new(),
                 prune: false,
                 retry_after: None,
+                rollback: false,
                 inputs: Default::default(),
                 validate: Default::default(),
             },

@@ -76,10 +76,18 @@ pub fn check(target: &Target, opened: &Opened, state: &StateDir, options: &super
             }
         }
         let mut unknown = None;
+        let mut fix = format!("{apply} --stack {name} --force");
         match &engine {
             Err(err) => unknown = Some(error_chain(err)),
             Ok(()) => match live_problems(&options.compose, stack) {
-                Ok(found) => problems.extend(found),
+                Ok((found, elsewhere)) => {
+                    problems.extend(found);
+                    if elsewhere {
+                        // Compose keeps a container whose configuration is the same, labels
+                        // and all: only a re-create makes it the stack driftless applies.
+                        fix = format!("{apply} --stack {name} --recreate");
+                    }
+                }
                 Err(err) => unknown = Some(error_chain(&err)),
             },
         }
@@ -89,13 +97,7 @@ pub fn check(target: &Target, opened: &Opened, state: &StateDir, options: &super
             if problems.is_empty() { 0.0 } else { 1.0 },
         );
         if !problems.is_empty() {
-            report.push(
-                Part::Stack,
-                name,
-                Status::Drift,
-                problems.join("; "),
-                Some(format!("{apply} --stack {name} --force")),
-            );
+            report.push(Part::Stack, name, Status::Drift, problems.join("; "), Some(fix));
         } else if let Some(why) = unknown {
             report.push(
                 Part::Stack,
@@ -125,13 +127,18 @@ pub fn check(target: &Target, opened: &Opened, state: &StateDir, options: &super
     }
 }
 
+/// What differs between the stack and its containers, and whether some container was started
+/// from other files or another directory than the stack's.
 fn live_problems(
     compose: &compose::runner::Compose,
     stack: &stacks::Stack,
-) -> Result<Vec<String>, compose::runner::Error> {
+) -> Result<(Vec<String>, bool), compose::runner::Error> {
     let desired = compose.config_hashes(stack)?;
     let containers = compose.containers(&stack.project)?;
     let mut problems = Vec::new();
+    let elsewhere = loaded_elsewhere(stack, &containers);
+    let found_elsewhere = !elsewhere.is_empty();
+    problems.extend(elsewhere);
     let mut recreate: Option<Vec<String>> = None;
     for (service, hash) in &desired {
         let mine: Vec<_> = containers.iter().filter(|c| c.service == *service).collect();
@@ -166,5 +173,61 @@ fn live_problems(
             ));
         }
     }
-    Ok(problems)
+    Ok((problems, found_elsewhere))
+}
+
+/// One problem per set of files and directory the stack's containers were started from (their
+/// `config_files` and `working_dir` labels) that is not the stack's own: a stack started by
+/// hand with an extra `-f`, or from a copy of its directory, runs something driftless does not
+/// digest.
+fn loaded_elsewhere(stack: &stacks::Stack, containers: &[compose::runner::Container]) -> Vec<String> {
+    let files = stack
+        .files
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let dir = stack.project_dir.display().to_string();
+    let mut seen: Vec<(&str, &str, Vec<&str>)> = Vec::new();
+    for c in containers {
+        // Containers not made by compose v2 carry no such labels: nothing to compare.
+        if c.config_files.is_empty() && c.working_dir.is_empty() {
+            continue;
+        }
+        if same_files(&c.config_files, &stack.files) && same_path(&c.working_dir, &stack.project_dir) {
+            continue;
+        }
+        match seen
+            .iter_mut()
+            .find(|(f, d, _)| *f == c.config_files && *d == c.working_dir)
+        {
+            Some((_, _, services)) => services.push(&c.service),
+            None => seen.push((&c.config_files, &c.working_dir, vec![&c.service])),
+        }
+    }
+    seen.into_iter()
+        .map(|(other_files, other_dir, services)| {
+            format!(
+                "service {} was started from {other_files} in {other_dir}, not from the stack's {files} in {dir}",
+                services.join(", ")
+            )
+        })
+        .collect()
+}
+
+/// Whether compose's comma-separated `label` names `files`, in order.
+fn same_files(label: &str, files: &[std::path::PathBuf]) -> bool {
+    let listed: Vec<&str> = label.split(',').collect();
+    listed.len() == files.len() && listed.iter().zip(files).all(|(l, f)| same_path(l, f))
+}
+
+/// Whether `label` names `path`, as written or once links are resolved (the checkout may be
+/// configured through a symlinked path, and compose records the one it was started from).
+fn same_path(label: &str, path: &std::path::Path) -> bool {
+    let label = std::path::Path::new(label);
+    label == path
+        || matches!(
+            (std::fs::canonicalize(label), std::fs::canonicalize(path)),
+            (Ok(a), Ok(b)) if a == b
+        )
 }

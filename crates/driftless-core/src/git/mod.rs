@@ -5,6 +5,7 @@
 //! - [`history`]: how the local and remote tips relate (behind, ahead, diverged).
 //! - [`http`]: a keep-alive HTTP/1.1 client for plain `http://` remotes.
 //! - [`fast_forward`]: move a clean checkout forward, writing only the paths that changed.
+//! - [`export`]: part of a commit's tree written into a fresh directory (a rollback's files).
 //! - [`filters`]: blobs to worktree files and back, as git converts them (attributes, eol, drivers).
 //! - [`sparse`]: which paths a sparse checkout keeps out of the worktree.
 //! - [`pack`]: copy what a remote on this host has and a checkout lacks, as one pack.
@@ -12,6 +13,7 @@
 //! - [`preserve`]: save local commits and uncommitted work before `--force` takes the remote state.
 
 pub mod checkout;
+pub mod export;
 pub mod fast_forward;
 pub mod fetch;
 pub mod filters;

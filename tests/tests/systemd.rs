@@ -353,7 +353,16 @@ fn units_on_a_real_user_manager() {
     // Only the failed run's lines (its invocation), not those of earlier runs of the unit.
     assert!(!report.contains("lab: updated"), "{report}");
 
-    // 3b. The same refusal on the next tick is the same alert: nothing more is posted.
+    // 3b. The same refusal on the next tick is the same alert: nothing more is posted. The
+    //     first notifier must have ended first: a failure while it still runs only merges into
+    //     its start job (systemd runs no second instance), and there would be nothing to check.
+    assert!(
+        sd.wait_for(15, || sd
+            .property("driftless-notify@sync-repo@lab.service.service", "ActiveState")
+            == "inactive"),
+        "the first notifier did not end: {}",
+        show("driftless-notify@sync-repo@lab.service.service")
+    );
     let again = sd.systemctl(&["start", "sync-repo@lab.service"]);
     assert!(!again.status.success(), "still refused");
     assert!(

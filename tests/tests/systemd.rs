@@ -363,16 +363,17 @@ fn units_on_a_real_user_manager() {
         "the first notifier did not end: {}",
         show("driftless-notify@sync-repo@lab.service.service")
     );
+    let notify = "driftless-notify@sync-repo@lab.service.service";
+    let first_notifier = sd.property(notify, "InvocationID");
     let again = sd.systemctl(&["start", "sync-repo@lab.service"]);
     assert!(!again.status.success(), "still refused");
+    // A second notifier ran (a new invocation) and ended, and posted nothing. (Its "not posted:
+    // already alerted" line is not waited for: under a loaded CI it did not show in the unit's
+    // journal within 15 s, twice.)
     assert!(
-        sd.wait_for(15, || sd
-            .property("driftless-notify@sync-repo@lab.service.service", "ActiveState")
-            == "inactive"
-            && sd
-                .journal("driftless-notify@sync-repo@lab.service.service")
-                .contains("not posted: already alerted")),
-        "the second refusal was not held back: {}",
+        sd.wait_for(30, || sd.property(notify, "InvocationID") != first_notifier
+            && sd.property(notify, "ActiveState") == "inactive"),
+        "no second notifier ran for the second refusal: {}",
         show("driftless-notify@sync-repo@lab.service.service")
     );
     assert_eq!(hook.next(3), None, "one alert per cause");

@@ -7,8 +7,10 @@
 //! the debug binaries, DRIFTLESS_CONFIG comes from a drop-in, and the sandbox block is left out
 //! (a user manager cannot drop capabilities or set up mount namespaces). So the units also run
 //! unchanged, sandbox and all, on a real system manager booted in a container: a checkout under
-//! /srv syncs, one elsewhere fails with the read-only error the unit's comment promises, and
-//! mirror-copy and drift-check write where their ReadWritePaths let them. The same container
+//! /srv syncs, one elsewhere fails with the read-only error the unit's comment promises,
+//! mirror-copy and drift-check write where their ReadWritePaths let them, and a checkout owned by
+//! another user syncs both through the shipped unit (a worker as the owner) and through a
+//! `User=` drop-in. The same container
 //! installs, removes and purges the Debian package (systemd/package.rs), and runs the docs'
 //! runnable commands against it (systemd/docs.rs).
 
@@ -422,7 +424,7 @@ fn units_as_shipped_on_a_real_system_manager() {
     // Host side: /srv and /opt of the container. Every repo fetches from /srv/origin.git.
     let srv = root.join("srv");
     let opt = root.join("opt");
-    let repos = Repos::new(&srv, &["lab"]);
+    let repos = Repos::new(&srv, &["lab", "team", "byuser"]);
     std::fs::create_dir_all(&opt).expect("mkdir opt");
     git(
         &opt,
@@ -433,8 +435,18 @@ fn units_as_shipped_on_a_real_system_manager() {
             "elsewhere",
         ],
     );
-    for checkout in [srv.join("lab"), opt.join("elsewhere")] {
+    for checkout in [
+        srv.join("lab"),
+        srv.join("team"),
+        srv.join("byuser"),
+        opt.join("elsewhere"),
+    ] {
         git(&checkout, &["remote", "set-url", "origin", "/srv/origin.git"]);
+    }
+    // Two checkouts cloned by another user: `team` synced by the unit as shipped (root, with a
+    // worker as the owner), `byuser` by a drop-in that runs the whole unit as that user.
+    for name in ["team", "byuser"] {
+        chown_nobody(&srv.join(name));
     }
 
     let script = workspace_root().join("tests/support/systemd-system-container.sh");
@@ -452,7 +464,7 @@ fn units_as_shipped_on_a_real_system_manager() {
     }
     write(
         &sd.path("/etc/driftless/driftless.yaml"),
-        "metrics_dir: /var/lib/prometheus/node-exporter\nrepos:\n  lab:\n    path: /srv/lab\n    mirror:\n      to: /srv/backup/lab\n  elsewhere:\n    path: /opt/elsewhere\n",
+        "metrics_dir: /var/lib/prometheus/node-exporter\nrepos:\n  lab:\n    path: /srv/lab\n    mirror:\n      to: /srv/backup/lab\n  team:\n    path: /srv/team\n  byuser:\n    path: /srv/byuser\n  elsewhere:\n    path: /opt/elsewhere\n",
     );
     std::fs::create_dir_all(sd.path("/var/lib/prometheus/node-exporter")).expect("mkdir textfile dir");
     for entry in std::fs::read_dir(workspace_root().join("units"))
@@ -565,6 +577,71 @@ fn units_as_shipped_on_a_real_system_manager() {
     }
     let lab = std::fs::read_to_string(textfile.join("driftless-lab.prom")).expect("read driftless-lab.prom");
     assert!(lab.contains("driftless_repo_behind_commits{repo=\"lab\"} 1"), "{lab}");
+
+    // 6. A checkout owned by another user, synced by the unit as shipped: root starts a worker as
+    //    the owner (CAP_SETUID/CAP_SETGID are all the sandbox keeps), and nothing in the checkout
+    //    ends up root's.
+    let tip = git(&srv.join("origin.git"), &["rev-parse", "main"]);
+    let team = sd.systemctl(&["start", "sync-repo@team.service"]);
+    assert!(team.status.success(), "{}", show("sync-repo@team.service"));
+    assert_eq!(repos.head("team"), tip, "{}", show("sync-repo@team.service"));
+    assert_owned_by_nobody(&srv.join("team"));
+
+    // 7. The same with the drop-in docs/rollout.md gives for running the unit as that user
+    //    (`User=`): no capability is used; the checkout moves and stays the owner's. systemd
+    //    hands the state dir to that user when it starts, and back to root when a root instance
+    //    starts, so the root instances run after it, as the docs say. The owner cannot write the
+    //    root-owned textfile dir: the journal says so, and the run still succeeds.
+    write(
+        &sd.unit_dir().join("sync-repo@byuser.service.d/user.conf"),
+        "[Service]\nUser=nobody\nGroup=nogroup\n",
+    );
+    assert!(sd.systemctl(&["daemon-reload"]).status.success());
+    let byuser = sd.systemctl(&["start", "sync-repo@byuser.service"]);
+    assert!(byuser.status.success(), "{}", show("sync-repo@byuser.service"));
+    assert_eq!(repos.head("byuser"), tip, "{}", show("sync-repo@byuser.service"));
+    assert_owned_by_nobody(&srv.join("byuser"));
+    let journal = sd.journal("sync-repo@byuser.service");
+    assert!(
+        journal.contains("cannot write metrics to /var/lib/prometheus/node-exporter"),
+        "{journal}"
+    );
+    let tip = repos.push("README.md", "hub, fourth edition\n");
+    for name in ["byuser", "lab", "team", "byuser"] {
+        let unit = format!("sync-repo@{name}.service");
+        let run = sd.systemctl(&["start", &unit]);
+        assert!(run.status.success(), "{}", show(&unit));
+        assert_eq!(repos.head(name), tip, "{}", show(&unit));
+    }
+    assert_owned_by_nobody(&srv.join("team"));
+    assert_owned_by_nobody(&srv.join("byuser"));
+    let record = sd.path("/var/lib/driftless/repos/lab/sync-repo.json");
+    assert!(
+        std::fs::read_to_string(&record).is_ok_and(|text| text.contains(&tip)),
+        "root's instance recorded its sync after the user's instance ran"
+    );
+}
+
+fn chown_nobody(path: &Path) {
+    let status = Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(path)
+        .status()
+        .expect("chown");
+    assert!(status.success());
+}
+
+/// Every entry under `dir` (links not followed) belongs to uid 65534.
+fn assert_owned_by_nobody(dir: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&path).expect("lstat");
+        assert_eq!(meta.uid(), 65534, "{} belongs to uid {}", path.display(), meta.uid());
+        if meta.is_dir() {
+            stack.extend(std::fs::read_dir(&path).expect("read dir").flatten().map(|e| e.path()));
+        }
+    }
 }
 
 /// `(key, value)` pairs: environment assignments, or (tag, command) of cron jobs.

@@ -1,8 +1,10 @@
 //! Shell completion as an admin gets it: the bash scripts in docs/completions (what `make
 //! install` and the package ship; xtask's freshness test keeps them equal to the generated
 //! ones) sourced into a real bash and asked the way bash asks on TAB (COMP_WORDS, COMP_CWORD,
-//! the function `complete -F` registered), with the tools under test first on PATH; and the
-//! fish scripts, asked through fish's own `complete -C`.
+//! the function `complete -F` registered), with the tools under test first on PATH; the fish
+//! scripts, asked through fish's own `complete -C`; and the zsh files, autoloaded from fpath as
+//! the package installs them (or sourced), asked by a TAB typed into an interactive zsh in a
+//! pseudo-terminal (tests/support/zsh-capture.zsh).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -211,6 +213,104 @@ fn fish_offers_configured_repo_names_and_no_file_names_for_values() {
         for option in options {
             let offered = fish_complete(&format!("{tool} {option} "), &config, &cwd);
             assert!(offered.is_empty(), "fish: {tool} {option} <TAB> offers {offered:?}");
+        }
+    }
+}
+
+/// What an interactive zsh offers on TAB at the end of `line`: the values, without their
+/// descriptions. The completion files are autoloaded from docs/completions in fpath, as the
+/// package installs them, or, with `sourced`, the tool's file is sourced the .zshrc way.
+fn zsh_complete(line: &str, config: &Path, cwd: &Path, sourced: Option<&str>) -> Vec<String> {
+    let bins = bin_path("sync-repo").parent().expect("bin dir").to_path_buf();
+    let scripts = workspace_root().join("docs/completions");
+    let mut zsh = Command::new("zsh");
+    zsh.env_clear()
+        .env("PATH", format!("{}:/usr/bin:/bin", bins.display()))
+        .env("HOME", cwd)
+        .env("DRIFTLESS_CONFIG", config)
+        .env("CAPTURE_DUMP", cwd.join(".zcompdump"))
+        .current_dir(cwd)
+        .arg("-f")
+        .arg(workspace_root().join("tests/support/zsh-capture.zsh"))
+        .arg(line);
+    match sourced {
+        Some(tool) => zsh
+            .env("CAPTURE_FPATH", cwd.join("no-completions"))
+            .env("CAPTURE_SOURCE", scripts.join(format!("_{tool}"))),
+        None => zsh.env("CAPTURE_FPATH", &scripts),
+    };
+    let out = zsh.output().expect("run zsh");
+    assert!(
+        out.status.success(),
+        "zsh completion of {line:?} failed: {:?}\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split(" -- ").next().unwrap_or_default().trim_end().to_owned())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+#[test]
+fn zsh_offers_configured_repo_names_on_the_first_tab_and_no_file_names_for_values() {
+    let have_zsh = Command::new("zsh")
+        .arg("--version")
+        .output()
+        .map_or(Err("zsh is missing (apt-get install zsh)".to_owned()), |_| Ok(()));
+    let Some(()) = require_service(have_zsh) else {
+        return;
+    };
+    let dir = temp_dir("driftless-completions.");
+    let root = dir.path().canonicalize().expect("canonical temp dir");
+    let config = root.join("driftless.yaml");
+    std::fs::write(
+        &config,
+        "repos:\n  observability-hub:\n    path: /srv/observability-hub\n  lab:\n    path: /srv/lab\n",
+    )
+    .expect("write config");
+    let cwd = root.join("work");
+    std::fs::create_dir_all(cwd.join("checkouts/hub")).expect("mkdir");
+    for file in ["4", "main", "24h", "notes.txt"] {
+        std::fs::write(cwd.join(file), "x").expect("write file");
+    }
+    let files = ["4", "main", "24h", "notes.txt", "checkouts", "checkouts/"];
+
+    // Each line is the first TAB of a fresh shell: autoloaded from fpath, the file must complete
+    // then, not only register its completer for the next TAB.
+    for tool in TOOLS {
+        let offered = zsh_complete(&format!("{tool} "), &config, &cwd, None);
+        for name in ["observability-hub", "lab"] {
+            assert!(
+                offered.iter().any(|o| o == name),
+                "zsh: {tool} <TAB> offers no {name}: {offered:?}"
+            );
+        }
+        assert!(
+            !offered.iter().any(|o| files.contains(&o.as_str())),
+            "zsh: {tool} <TAB> offers file names: {offered:?}"
+        );
+        assert_eq!(
+            zsh_complete(&format!("{tool} obs"), &config, &cwd, None),
+            ["observability-hub"],
+            "zsh: {tool} obs<TAB>"
+        );
+        assert_eq!(
+            zsh_complete(&format!("{tool} ./che"), &config, &cwd, None),
+            ["./checkouts/"],
+            "zsh: {tool} ./che<TAB>"
+        );
+    }
+    // Sourced from a .zshrc, the same file registers and completes.
+    assert_eq!(
+        zsh_complete("sync-repo obs", &config, &cwd, Some("sync-repo")),
+        ["observability-hub"]
+    );
+    for (tool, options) in NO_FILES {
+        for option in options {
+            let offered = zsh_complete(&format!("{tool} {option} "), &config, &cwd, None);
+            assert!(offered.is_empty(), "zsh: {tool} {option} <TAB> offers {offered:?}");
         }
     }
 }

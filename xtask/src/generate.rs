@@ -165,6 +165,9 @@ pub fn completions() -> Vec<(PathBuf, Vec<u8>)> {
             completer
                 .write_registration(driftless_cli::COMPLETE_VAR, tool, tool, tool, &mut text)
                 .unwrap_or_else(|e| unreachable!("writing to a Vec cannot fail: {e}"));
+            if shell == Shell::Zsh {
+                text.extend_from_slice(zsh_autoload_bridge(tool).as_bytes());
+            }
             files.push((
                 PathBuf::from("docs/completions").join(completion_name(tool, shell)),
                 text,
@@ -172,6 +175,18 @@ pub fn completions() -> Vec<(PathBuf, Vec<u8>)> {
         }
     }
     files
+}
+
+/// What clap_complete's zsh script lacks when installed where zsh autoloads it (the package's
+/// vendor-completions, `make install`'s site-functions): there the file's body runs as `_TOOL`
+/// on the first TAB, and the script only registers its completer then, so that TAB offered
+/// nothing. Run as `_TOOL`, it completes too; sourced, it only registers, as before.
+fn zsh_autoload_bridge(tool: &str) -> String {
+    let completer = format!("_clap_dynamic_completer_{}", tool.replace('-', "_"));
+    format!(
+        "\n# Autoloaded from fpath as _{tool} on the first TAB: complete now, not only register.\n\
+         if [[ ${{funcstack[1]}} == _{tool} ]]; then\n    {completer} \"$@\"\nfi\n"
+    )
 }
 
 /// The file name a completion is committed and installed under.

@@ -3,8 +3,9 @@
 //! /lib/systemd/system (none enabled), the cron file with every job off, the commented sample
 //! config as the conffile /etc/driftless/driftless.yaml, man pages, completions and docs.
 //!
-//! The binaries are the workspace's glibc release builds (this toolchain has no musl target), so
-//! the package depends on libc6 of the Debian release it was built on.
+//! The binaries are the workspace's static release builds (glibc's static runtime: this
+//! toolchain has no musl target), so the package depends on no library. Packing dynamic builds
+//! (`--debug`, `--bin-dir`) adds the libc6 dependency they need.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -103,8 +104,17 @@ pub fn deb(opts: &DebOptions) -> Result<PathBuf> {
     let debian = root.join("DEBIAN");
     std::fs::create_dir_all(&debian).context("creating DEBIAN/")?;
     let size_kib = dir_size(&root)? / 1024;
+    let mut all_static = true;
+    for tool in TOOLS {
+        all_static &= workspace::is_static(&root.join("usr/bin").join(tool))?;
+    }
+    let depends = if all_static {
+        String::new()
+    } else {
+        "Depends: libc6 (>= 2.36), libgcc-s1\n".to_owned()
+    };
     let control = format!(
-        "Package: driftless\nVersion: {version}\nArchitecture: {arch}\nMaintainer: driftless maintainers <driftless@example.invalid>\nInstalled-Size: {size_kib}\nDepends: libc6 (>= 2.36), libgcc-s1\nSuggests: docker-compose-plugin, rclone\nSection: admin\nPriority: optional\nDescription: pull-based GitOps for a few hosts\n sync-repo, apply-compose, mirror-copy, drift-check and driftless-notify: git\n checkouts that follow their remote without losing local work, compose stacks\n that follow the checkout, a backup mirror, and a drift report, run by\n systemd timers (or cron).\n"
+        "Package: driftless\nVersion: {version}\nArchitecture: {arch}\nMaintainer: driftless maintainers <driftless@example.invalid>\nInstalled-Size: {size_kib}\n{depends}Suggests: docker-compose-plugin, rclone\nSection: admin\nPriority: optional\nDescription: pull-based GitOps for a few hosts\n sync-repo, apply-compose, mirror-copy, drift-check and driftless-notify: git\n checkouts that follow their remote without losing local work, compose stacks\n that follow the checkout, a backup mirror, and a drift report, run by\n systemd timers (or cron).\n"
     );
     std::fs::write(debian.join("control"), control).context("writing DEBIAN/control")?;
     std::fs::write(

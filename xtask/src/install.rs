@@ -234,36 +234,27 @@ pub fn unit_files(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// Build (unless `no_build`) and locate the release (or `debug`) binary of every tool, in
-/// [`TOOLS`] order.
+/// [`TOOLS`] order. Release binaries are static ([`workspace::build_bins`]).
 fn release_bins(no_build: bool, debug: bool) -> Result<Vec<PathBuf>> {
-    let profile = if debug { "debug" } else { "release" };
     if !no_build {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut build = Command::new(cargo);
-        build.current_dir(workspace::root()).args(["build", "--quiet"]);
-        if !debug {
-            build.arg("--release");
-        }
-        for tool in TOOLS {
-            build.args(["-p", tool]);
-        }
-        eprintln!("xtask: cargo build ({profile}) of {}", TOOLS.join(", "));
-        let status = build.status().context("starting cargo")?;
-        if !status.success() {
-            bail!("cargo build --release failed ({status})");
-        }
+        return workspace::build_bins(&TOOLS, !debug);
     }
+    let dir = if debug {
+        workspace::target_dir().join("debug")
+    } else {
+        workspace::target_dir().join(workspace::host_triple()?).join("release")
+    };
     TOOLS
         .iter()
         .map(|tool| {
-            let bin = workspace::target_dir().join(profile).join(tool);
+            let bin = dir.join(tool);
             if bin.is_file() {
                 Ok(bin)
             } else {
                 bail!(
-                    "{} is missing; build it with `cargo build{} -p {tool}`",
+                    "{} is missing; build it with `cargo xtask {}` first (without --no-build)",
                     bin.display(),
-                    if debug { "" } else { " --release" }
+                    if debug { "deb --debug" } else { "dist" }
                 )
             }
         })

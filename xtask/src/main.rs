@@ -54,7 +54,7 @@ tasks:
         dynamic completion), which offers repo names from the config and no
         file names for numbers, durations and branches; --check as for man.
   install [--prefix P] [--destdir D] [--no-build]
-        Build the release binaries and install them with the units, the cron
+        Build the static release binaries and install them with the units, the cron
         file (DESTDIR/etc/cron.d/driftless), man pages, completions and docs.
         PREFIX defaults to /usr/local; `make install` wraps this.
   dist [--no-build]
@@ -64,7 +64,8 @@ tasks:
         (binaries in /usr/bin, stripped; units in /lib/systemd/system, none enabled;
         the cron file with every job off; the commented sample config as the
         conffile /etc/driftless/driftless.yaml; man pages, completions, docs).
-        glibc release binaries (no musl target here). --debug packs the debug
+        Static release binaries (glibc's crt-static: no musl target here; they
+        need no shared library, so the package depends on none). --debug packs the debug
         builds and --bin-dir the binaries in DIR, unbuilt, to test the packaging
         quickly (the package test does); never ship those. --out-dir writes the
         package into DIR instead of target/dist.

@@ -10,7 +10,8 @@ Examples:
   driftless-notify --dry-run sync-repo@hub.service  print what would be posted
   driftless-notify --exit-status 75 sync-repo@hub.service
                                                     apply the alert policy to a failure
-  driftless-notify --resolved sync-repo@hub.service end the streak; post \"recovered\" if alerted
+  driftless-notify --resolved sync-repo@hub.service
+                                                    end the streak; post \"recovered\" if alerted
 
 Config (/etc/driftless/driftless.yaml):
   notify:

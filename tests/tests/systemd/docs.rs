@@ -2,7 +2,9 @@
 //! and then docs/runbook.md runs, line by line and in order, in the throwaway systemd container
 //! with the .deb installed, so a command the tools or systemd 252 reject (a removed flag, a
 //! `systemctl` verb that takes no pattern) fails this test instead of an admin. A `sed -i`
-//! switch of the cron file given twice in a row must change nothing the second time.
+//! switch of the cron file given twice in a row must change nothing the second time. Then every
+//! example in each installed tool's `--help` (its command lines, `systemctl` lines and the
+//! command of its cron line) runs the same way, except the few that need a docker engine.
 
 use std::path::Path;
 
@@ -146,13 +148,13 @@ fn runnable_blocks_of_the_docs_run_on_the_installed_package() {
     let deb = super::package::build_from_test_binaries(&root.join("pkg"));
     // The repos the docs name (rollout's phase 2 loop), under /srv as the units expect.
     let srv = root.join("srv");
-    let names = ["observability-hub", "lab", "edge"];
+    let names = ["observability-hub", "lab", "edge", "hub"];
     let repos = super::Repos::new(&srv, &names);
     for name in names {
         super::git(&srv.join(name), &["remote", "set-url", "origin", "/srv/origin.git"]);
     }
     std::fs::create_dir_all(srv.join("backup/lab")).expect("mkdir backup");
-    let config = "repos:\n  observability-hub:\n    path: /srv/observability-hub\n  lab:\n    path: /srv/lab\n    mirror:\n      to: /srv/backup/lab\n  edge:\n    path: /srv/edge\n";
+    let config = "repos:\n  observability-hub:\n    path: /srv/observability-hub\n  lab:\n    path: /srv/lab\n    mirror:\n      to: /srv/backup/lab\n  edge:\n    path: /srv/edge\n  hub:\n    path: /srv/hub\n";
 
     let script = super::workspace_root().join("tests/support/systemd-system-container.sh");
     let Some(sd) = super::require_service(SystemManager::start(
@@ -237,7 +239,127 @@ fn runnable_blocks_of_the_docs_run_on_the_installed_package() {
         let (code, why) = sync("after the recovery");
         assert_eq!(code, Some(0), "{why}");
     }
-    eprintln!("ran {ran} commands from the docs");
+    ran += help_examples_run(&sd);
+    eprintln!("ran {ran} commands from the docs and --help");
+}
+
+/// Examples of `--help` that need a docker engine, which the container has not: they cannot run
+/// here (apply-compose's own tests run them against a private dockerd).
+const NEEDS_AN_ENGINE: [&str; 4] = [
+    "apply-compose observability-hub",
+    "apply-compose /srv/lab",
+    "apply-compose hub --dry-run",
+    "apply-compose hub --stack grafana --force",
+];
+
+/// The commands of a tool's `--help`: its example lines (two spaces, then the command, then
+/// two or more spaces before the description), the `systemctl`/`journalctl` lines, and the
+/// command of a cron line (after its user field) or of an "Under systemd:" line.
+fn help_examples(help: &str) -> Vec<String> {
+    const STARTS: [&str; 8] = [
+        "sync-repo ",
+        "apply-compose ",
+        "mirror-copy ",
+        "drift-check",
+        "driftless-notify ",
+        "systemctl ",
+        "journalctl ",
+        "touch ",
+    ];
+    let mut commands = Vec::new();
+    for line in help.lines() {
+        let line = match line.split_once(" root ") {
+            // A cron line: `MIN * * * * root COMMAND`, maybe after a label.
+            Some((schedule, command)) if schedule.split_whitespace().rev().take(4).all(|f| f == "*") => command,
+            _ => line
+                .strip_prefix("Under systemd: ")
+                .or_else(|| line.strip_prefix("  "))
+                .unwrap_or_default(),
+        };
+        if line.starts_with(' ') || !STARTS.iter().any(|start| line.starts_with(start)) {
+            continue;
+        }
+        let command = match line.find("  ") {
+            Some(at) => &line[..at],
+            None => line,
+        };
+        commands.push(command.trim().to_owned());
+    }
+    commands
+}
+
+/// Run every `--help` example of the installed tools; returns how many ran. Exit 0 is required,
+/// but for drift-check, whose 1 (drift found) is a finding, not a failure of the command.
+fn help_examples_run(sd: &SystemManager) -> usize {
+    // What the examples take for granted on a host: a backup disk mounted, a stack directory
+    // to hold, the textfile collector's dir, and the rclone remote named `gdrive` (here a local
+    // one, configured through rclone's environment).
+    for dir in [
+        "/mnt/backup/lab",
+        "/srv/hub/stacks/loki",
+        "/var/lib/prometheus/node-exporter",
+    ] {
+        std::fs::create_dir_all(sd.path(dir)).expect("mkdir for the examples");
+    }
+    let mut ran = 0;
+    for tool in super::TOOLS {
+        let help = sd.run(tool, &["--help"]);
+        assert!(help.status.success(), "{tool} --help");
+        let examples = help_examples(&String::from_utf8_lossy(&help.stdout));
+        assert!(
+            examples.len() >= 3,
+            "{tool} --help: too few examples found: {examples:?}"
+        );
+        for example in examples {
+            if NEEDS_AN_ENGINE.contains(&example.as_str()) {
+                continue;
+            }
+            let cmd = if example.ends_with(" .") {
+                format!("cd /srv/observability-hub && {example}")
+            } else {
+                example.clone()
+            };
+            let out = sd.run(
+                "env",
+                &[
+                    "-i",
+                    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                    "HOME=/root",
+                    "SYSTEMD_PAGER=",
+                    "RCLONE_CONFIG_GDRIVE_TYPE=local",
+                    "bash",
+                    "-c",
+                    &cmd,
+                ],
+            );
+            let code = out.status.code();
+            let allowed = code == Some(0) || (example.starts_with("drift-check") && code == Some(1));
+            assert!(
+                allowed,
+                "{tool} --help: `{cmd}` exited {code:?}\n--- stdout\n{}\n--- stderr\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            ran += 1;
+        }
+    }
+    ran
+}
+
+#[test]
+fn help_examples_are_found_with_their_descriptions_cut() {
+    let help = "Examples:\n  sync-repo /srv/x        sync a checkout\n  apply-compose --validate .  check\n  pre-commit)\n                            wrapped description\n\nUnder systemd (one run per tick):\n  systemctl start sync-repo@x.service     # run now\n\nFrom cron:\n  */5 * * * * root sync-repo --all --quiet\nFrom cron:     0 * * * * root mirror-copy --all --quiet --if-older-than 24h\nUnder systemd: systemctl enable --now mirror-copy@lab.timer\n";
+    assert_eq!(
+        help_examples(help),
+        [
+            "sync-repo /srv/x",
+            "apply-compose --validate .",
+            "systemctl start sync-repo@x.service",
+            "sync-repo --all --quiet",
+            "mirror-copy --all --quiet --if-older-than 24h",
+            "systemctl enable --now mirror-copy@lab.timer",
+        ]
+    );
 }
 
 /// Put a fresh checkout under `srv` into the state runbook section `scenario` resolves, with

@@ -80,14 +80,14 @@ fn answer(args: &Args, request: &request::Request, secrets: &Secrets) -> Result<
 
 /// Start `names` and say so; 503 if systemd would not take the jobs.
 fn started(starter: &Starter, names: &[String], what: &str) -> (Response, Exit) {
-    let units: Vec<String> = names.iter().map(|n| start::unit(n)).collect();
     match starter.start(names) {
-        Ok(()) => (
-            Response::new(202, format!("started {} ({what})", units.join(" "))),
-            Exit::Ok,
-        ),
+        Ok(done) => {
+            let done: Vec<String> = done.iter().map(ToString::to_string).collect();
+            (Response::new(202, format!("{} ({what})", done.join(", "))), Exit::Ok)
+        }
         Err(err) => {
             tracing::error!("{}", driftless_core::redact::error_chain(&err));
+            let units: Vec<String> = names.iter().map(|n| start::unit(n)).collect();
             (
                 Response::new(503, format!("could not start {}; see the hook's log", units.join(" "))),
                 Exit::TempFail,

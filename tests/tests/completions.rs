@@ -16,7 +16,7 @@ const TOOLS: [&str; 4] = ["sync-repo", "apply-compose", "mirror-copy", "drift-ch
 
 /// Options whose value is a number, a duration, a branch or a URL, per tool: TAB there must
 /// offer no file names.
-const NO_FILES: [(&str, &[&str]); 5] = [
+const NO_FILES: [(&str, &[&str]); 6] = [
     ("sync-repo", &["--jobs", "--wait-lock", "--branch", "--remote"]),
     ("apply-compose", &["--wait-lock", "--stack"]),
     (
@@ -31,6 +31,7 @@ const NO_FILES: [(&str, &[&str]); 5] = [
     ),
     ("drift-check", &[]),
     ("driftless-notify", &["--lines", "--exit-status"]),
+    ("driftless-hook", &["--listen", "--max-body", "--read-timeout"]),
 ];
 
 fn workspace_root() -> PathBuf {

@@ -16,6 +16,8 @@
 
 #[path = "systemd/docs.rs"]
 mod docs;
+#[path = "systemd/hook.rs"]
+mod hook;
 #[path = "systemd/manager.rs"]
 mod manager;
 #[path = "systemd/package.rs"]
@@ -33,12 +35,13 @@ use driftless_tests::{bin_path, require_service};
 use manager::{Manager, USER};
 use webhook::Webhook;
 
-const TOOLS: [&str; 5] = [
+const TOOLS: [&str; 6] = [
     "sync-repo",
     "apply-compose",
     "mirror-copy",
     "drift-check",
     "driftless-notify",
+    "driftless-hook",
 ];
 
 fn workspace_root() -> PathBuf {
@@ -183,6 +186,7 @@ fn units_on_a_real_user_manager() {
     let Some((uid, home)) = require_service(manager::ensure_user()) else {
         return;
     };
+    let _exclusive = manager::exclusive();
     let dir = temp_dir("driftless-systemd.");
     let root = dir.path().canonicalize().expect("canonical temp dir");
     chmod(&root, 0o755);

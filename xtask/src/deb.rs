@@ -24,7 +24,7 @@ const POSTINST: &str = "#!/bin/sh\nset -e\nif [ -d /run/systemd/system ]; then s
 const PRERM: &str = r#"#!/bin/sh
 set -e
 set -f
-UNITS="sync-repo@* apply-compose@* mirror-copy@* drift-check@* driftless-notify@* driftless-resolved@* driftless-synced@*"
+UNITS="sync-repo@* apply-compose@* mirror-copy@* drift-check@* driftless-notify@* driftless-resolved@* driftless-synced@* driftless-hook.socket driftless-hook@*"
 if [ "$1" = remove ] && [ -d /run/systemd/system ]; then
   for unit in $(systemctl list-units --all --plain --no-legend $UNITS | awk '{print $1}') \
       $(systemctl list-unit-files --state=enabled --plain --no-legend $UNITS | awk '{print $1}'); do
@@ -114,7 +114,7 @@ pub fn deb(opts: &DebOptions) -> Result<PathBuf> {
         "Depends: libc6 (>= 2.36), libgcc-s1\n".to_owned()
     };
     let control = format!(
-        "Package: driftless\nVersion: {version}\nArchitecture: {arch}\nMaintainer: driftless maintainers <driftless@example.invalid>\nInstalled-Size: {size_kib}\n{depends}Suggests: docker-compose-plugin, rclone\nSection: admin\nPriority: optional\nDescription: pull-based GitOps for a few hosts\n sync-repo, apply-compose, mirror-copy, drift-check and driftless-notify: git\n checkouts that follow their remote without losing local work, compose stacks\n that follow the checkout, a backup mirror, and a drift report, run by\n systemd timers (or cron).\n"
+        "Package: driftless\nVersion: {version}\nArchitecture: {arch}\nMaintainer: driftless maintainers <driftless@example.invalid>\nInstalled-Size: {size_kib}\n{depends}Suggests: docker-compose-plugin, rclone\nSection: admin\nPriority: optional\nDescription: pull-based GitOps for a few hosts\n sync-repo, apply-compose, mirror-copy, drift-check, driftless-notify and\n driftless-hook: git checkouts that follow their remote without losing local\n work, compose stacks that follow the checkout, a backup mirror, and a drift\n report, run by systemd timers (or cron), or at once on a forge's push webhook.\n"
     );
     std::fs::write(debian.join("control"), control).context("writing DEBIAN/control")?;
     std::fs::write(

@@ -11,12 +11,13 @@ use crate::error::{Context, Result, bail};
 use crate::workspace;
 
 /// The installed programs, in the order their pages are listed.
-pub const TOOLS: [&str; 5] = [
+pub const TOOLS: [&str; 6] = [
     "sync-repo",
     "apply-compose",
     "mirror-copy",
     "drift-check",
     "driftless-notify",
+    "driftless-hook",
 ];
 
 fn command(tool: &str) -> clap::Command {
@@ -25,6 +26,7 @@ fn command(tool: &str) -> clap::Command {
         "apply-compose" => apply_compose::cli::Args::command(),
         "mirror-copy" => mirror_copy::cli::Args::command(),
         "drift-check" => drift_check::cli::Args::command(),
+        "driftless-hook" => driftless_hook::cli::Args::command(),
         _ => driftless_notify::cli::Args::command(),
     }
 }

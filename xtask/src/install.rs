@@ -226,7 +226,7 @@ pub fn unit_files(dir: &Path) -> Result<Vec<PathBuf>> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             p.extension()
-                .is_some_and(|x| x == "service" || x == "timer" || x == "target")
+                .is_some_and(|x| x == "service" || x == "timer" || x == "target" || x == "socket")
         })
         .collect();
     units.sort();

@@ -18,20 +18,22 @@ const INSTALLED_BIN: &str = "/usr/local/bin/";
 /// Highest `systemd-analyze security --offline=true` exposure each service may have. The docker
 /// socket is root on the host, so apply-compose's sandbox can only guard against mistakes
 /// (docs/rollout.md, "Hardening").
-pub const EXPOSURE_TARGETS: [(&str, f64); 6] = [
+pub const EXPOSURE_TARGETS: [(&str, f64); 7] = [
     ("sync-repo@.service", 2.0),
     ("mirror-copy@.service", 2.0),
     ("drift-check@.service", 2.0),
     ("driftless-notify@.service", 2.0),
     ("driftless-resolved@.service", 2.0),
+    ("driftless-hook@.service", 2.0),
     ("apply-compose@.service", 2.5),
 ];
 
 /// What `systemctl enable` of an instance must link: (template, the `.wants` dir it lands in).
-const ENABLE_LINKS: [(&str, &str); 4] = [
+const ENABLE_LINKS: [(&str, &str); 5] = [
     ("sync-repo@.timer", "timers.target.wants"),
     ("mirror-copy@.timer", "timers.target.wants"),
     ("drift-check@.timer", "timers.target.wants"),
+    ("driftless-hook.socket", "sockets.target.wants"),
     (
         "apply-compose@.service",
         "driftless-synced@observability-hub.target.wants",
@@ -75,8 +77,13 @@ pub fn check() -> Result<()> {
         let text = std::fs::read_to_string(template).with_context(|| format!("reading {}", template.display()))?;
         let text = text.replace(INSTALLED_BIN, &format!("{}/", bin_dir.display()));
         let path = tmp.path().join(&instance);
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(&path, &text).with_context(|| format!("writing {}", path.display()))?;
         instances.push(path);
+        if instance != name {
+            // Loadable under its own name too: driftless-hook.socket (Accept=yes) needs its
+            // template to start an instance per connection.
+            std::fs::write(tmp.path().join(name), &text).with_context(|| format!("writing {name}"))?;
+        }
     }
 
     let mut verify = Command::new("systemd-analyze");

@@ -14,6 +14,7 @@
 //! - [`drift`]: what `drift-check` does: desired vs live state.
 //! - [`mirror`]: what `mirror-copy` does: a one-way copy to a backup place.
 //! - [`metrics`]: Prometheus textfile output.
+//! - [`hook`]: what `driftless-hook` does with one webhook request.
 //! - [`alert`]: when a failed unit is worth a notification, and its recovery.
 //! - [`privsep`]: git work in a checkout someone else owns runs as that owner.
 //! - [`run`]: the head of every tool's report and state record.
@@ -28,6 +29,7 @@ pub mod config;
 pub mod drift;
 pub mod exit;
 pub mod git;
+pub mod hook;
 pub mod lock;
 pub mod metrics;
 pub mod mirror;

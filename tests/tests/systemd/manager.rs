@@ -16,6 +16,15 @@ pub struct Manager {
     journald: Option<u32>,
 }
 
+/// Only one test at a time may use [`USER`]'s manager and home: a lock held until dropped,
+/// taken before the home is cleaned (tests of one binary run as parallel processes).
+pub fn exclusive() -> std::fs::File {
+    let path = std::env::temp_dir().join("driftless-sdtest-manager.lock");
+    let file = std::fs::File::create(&path).expect("create the manager lock");
+    file.lock().expect("lock the manager lock");
+    file
+}
+
 /// `(uid, home)` of [`USER`], creating the user when missing; `Err` says why that failed.
 pub fn ensure_user() -> Result<(u32, PathBuf), String> {
     if output("id", &["-u", USER]).is_none_or(|o| !o.status.success()) {
@@ -92,6 +101,11 @@ impl Manager {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// The manager's PID (for nsenter into its namespace).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// `systemctl --user ARGS` as the user, inside the manager's namespace.

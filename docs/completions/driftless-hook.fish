@@ -1,0 +1,1 @@
+complete --keep-order --exclusive --command driftless-hook --arguments "(DRIFTLESS_COMPLETE=fish driftless-hook -- (commandline --current-process --tokenize --cut-at-cursor) (commandline --current-token))"

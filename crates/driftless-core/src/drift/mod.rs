@@ -79,6 +79,7 @@ impl Target {
                 rollback: false,
                 inputs: Default::default(),
                 validate: Default::default(),
+                verify: None,
             },
         })
     }

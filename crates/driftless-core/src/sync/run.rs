@@ -194,7 +194,7 @@ impl Run<'_> {
                 refused.unverified_tip = Some(tip.to_string());
                 refused
             }
-            crate::trust::Error::Keys(_) => report.clone().fail(Exit::Usage, &err),
+            crate::trust::Error::Keys(_) | crate::trust::Error::Keyring(_) => report.clone().fail(Exit::Usage, &err),
             crate::trust::Error::Object { .. } => report.clone().fail(Exit::Io, &err),
         };
         Some(done)

@@ -3,11 +3,13 @@
 //!
 //! [`Gate::load`] reads the trusted keys a `verify:` names ([`allowed_signers`]); [`Gate::check`]
 //! verifies one commit ([`ssh`]: the `gpgsig` header's `SSH SIGNATURE` over the rest of the
-//! commit, as `git verify-commit` has `ssh-keygen -Y verify` do) and [`Gate::check_update`] the
+//! commit, as `git verify-commit` has `ssh-keygen -Y verify` do; [`openpgp`]: a `PGP
+//! SIGNATURE` against the keys of the [`openpgp::Keyring`], as gpg would) and [`Gate::check_update`] the
 //! commits an update brings, as the configured mode asks. Every "no" is an
 //! [`Error::Untrusted`] naming the commit and the reason.
 
 pub mod allowed_signers;
+pub mod openpgp;
 mod ssh;
 
 use gix::ObjectId;
@@ -35,6 +37,9 @@ pub enum Error {
     /// The trusted keys could not be read: a configuration problem.
     #[error(transparent)]
     Keys(#[from] allowed_signers::Error),
+    /// The OpenPGP keyring could not be read: a configuration problem.
+    #[error(transparent)]
+    Keyring(#[from] openpgp::Error),
     /// The commit is not signed by a trusted key: `commit 3f2a9c1 is not signed`.
     #[error("commit {} {why}", short(commit))]
     Untrusted { commit: ObjectId, why: String },
@@ -48,6 +53,7 @@ pub enum Error {
 pub struct Gate {
     mode: VerifyMode,
     ssh: Option<AllowedSigners>,
+    openpgp: Option<openpgp::Keyring>,
 }
 
 impl Gate {
@@ -58,7 +64,16 @@ impl Gate {
             .as_deref()
             .map(AllowedSigners::read)
             .transpose()?;
-        Ok(Gate { mode: config.mode, ssh })
+        let openpgp = config
+            .openpgp_keyring
+            .as_deref()
+            .map(openpgp::Keyring::read)
+            .transpose()?;
+        Ok(Gate {
+            mode: config.mode,
+            ssh,
+            openpgp,
+        })
     }
 
     /// Verify commit `id`: who signed it, or why it is not trusted.
@@ -85,11 +100,12 @@ impl Gate {
             };
             ssh::verify(signers, armor, &signed.to_bstring(), committed_at).map_err(untrusted)
         } else if armor.starts_with(b"-----BEGIN PGP SIGNATURE-----") {
-            Err(untrusted(
-                "is signed with OpenPGP, which this version does not verify; sign with an SSH key \
-                 (git config gpg.format ssh)"
-                    .to_owned(),
-            ))
+            let Some(keyring) = &self.openpgp else {
+                return Err(untrusted(
+                    "is signed with OpenPGP, but verify: names no openpgp_keyring".to_owned(),
+                ));
+            };
+            openpgp::verify(keyring, armor, &signed.to_bstring()).map_err(untrusted)
         } else {
             Err(untrusted(
                 "carries a signature of a kind that is not verified (X.509?)".to_owned(),

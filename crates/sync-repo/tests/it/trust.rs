@@ -358,3 +358,206 @@ fn print_config_shows_the_gate() {
     assert_eq!(verify.mode, driftless_core::config::VerifyMode::EveryCommit);
     assert!(run.stdout.contains("mode: every-commit"), "{}", run.stdout);
 }
+
+/// A GnuPG home made in the test (`$HOME/.gnupg` of the test env, where the env's git finds
+/// it), with an OpenPGP signing key per user; its gpg-agent is stopped by PID on drop.
+struct Gpg {
+    home: PathBuf,
+    env_home: PathBuf,
+}
+
+impl Gpg {
+    fn new(w: &World) -> Gpg {
+        use std::os::unix::fs::PermissionsExt;
+        let env_home = w.env.home();
+        let home = env_home.join(".gnupg");
+        std::fs::create_dir_all(&home).expect("gnupg home");
+        std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).expect("chmod gnupg home");
+        Gpg { home, env_home }
+    }
+
+    fn cmd(&self, program: &str) -> std::process::Command {
+        let mut cmd = std::process::Command::new(program);
+        cmd.env_clear()
+            .envs(driftless_tests::env::isolated_env(&self.env_home))
+            .env("GNUPGHOME", &self.home);
+        cmd
+    }
+
+    fn run(&self, program: &str, args: &[&str]) -> Vec<u8> {
+        let out = self.cmd(program).args(args).output().expect("run gpg");
+        assert!(
+            out.status.success(),
+            "{program} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
+    /// A signing-only ed25519 key for `user`; its fingerprint.
+    fn key(&self, user: &str) -> String {
+        self.run(
+            "gpg",
+            &[
+                "--batch",
+                "--passphrase",
+                "",
+                "--quick-gen-key",
+                user,
+                "ed25519",
+                "sign",
+                "never",
+            ],
+        );
+        let listing = String::from_utf8_lossy(&self.run("gpg", &["--with-colons", "--list-keys", user])).to_string();
+        listing
+            .lines()
+            .find_map(|l| l.strip_prefix("fpr:::::::::"))
+            .map(|f| f.trim_end_matches(':').to_owned())
+            .expect("fingerprint")
+    }
+
+    /// `users`' public keys, exported (armored or binary) to `path`.
+    fn export(&self, users: &[&str], path: &std::path::Path, armor: bool) {
+        let mut args = vec!["--export"];
+        if armor {
+            args.insert(0, "--armor");
+        }
+        args.extend_from_slice(users);
+        std::fs::write(path, self.run("gpg", &args)).expect("write keyring");
+    }
+
+    /// The oracle: gpgv (gpg's verifier, which trusts exactly the keyring it is given) on
+    /// the commit's signature and payload, split as git splits them.
+    fn trusts(&self, w: &World, keyring: &std::path::Path, commit: &str) -> bool {
+        let raw = w.env.git(&w.origin.work, &["cat-file", "commit", commit]);
+        let (mut payload, mut sig, mut in_sig) = (String::new(), String::new(), false);
+        for line in raw.split_inclusive('\n') {
+            if let Some(rest) = line.strip_prefix("gpgsig ") {
+                in_sig = true;
+                sig.push_str(rest);
+            } else if in_sig && line.starts_with(' ') {
+                sig.push_str(&line[1..]);
+            } else {
+                in_sig = false;
+                payload.push_str(line);
+            }
+        }
+        if sig.is_empty() {
+            return false;
+        }
+        let dir = w.env.path("gpgv");
+        std::fs::create_dir_all(&dir).expect("gpgv dir");
+        std::fs::write(dir.join("sig"), sig).expect("sig");
+        std::fs::write(dir.join("payload"), payload).expect("payload");
+        self.cmd("gpgv")
+            .arg("--keyring")
+            .arg(keyring)
+            .arg(dir.join("sig"))
+            .arg(dir.join("payload"))
+            .output()
+            .expect("gpgv")
+            .status
+            .success()
+    }
+}
+
+impl Drop for Gpg {
+    fn drop(&mut self) {
+        // The agent gpg started for this home: asked for its PID, stopped by it.
+        let Ok(out) = self
+            .cmd("gpg-connect-agent")
+            .args(["--no-autostart", "getinfo pid", "/bye"])
+            .output()
+        else {
+            return;
+        };
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        if let Some(pid) = text
+            .lines()
+            .find_map(|l| l.strip_prefix("D "))
+            .and_then(|p| p.trim().parse::<i32>().ok())
+        {
+            let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
+        }
+    }
+}
+
+#[test]
+fn openpgp_signatures_are_verified_against_the_keyring() {
+    let w = World::new("trust-openpgp");
+    let gpg = Gpg::new(&w);
+    let alice = gpg.key("alice@ops");
+    gpg.key("mallory@elsewhere");
+    for armor in [false, true] {
+        let keyring = w.env.path(format!("trusted-{armor}.pgp"));
+        gpg.export(&["alice@ops"], &keyring, armor);
+        assert!(keyring.metadata().expect("keyring").len() > 0);
+    }
+    let keyring = w.env.path("trusted-false.pgp");
+    let config = w.env.write_config(&format!(
+        "repos:\n  hub:\n    path: {}\n    verify:\n      openpgp_keyring: {}\n",
+        w.checkout.display(),
+        keyring.display()
+    ));
+    let sync = |args: &[&str]| {
+        let mut cmd = w.env.sync_repo();
+        cmd.arg("--config").arg(&config).args(args).arg("hub");
+        Run::of(&mut cmd)
+    };
+    let commit = |user: &str, message: &str| {
+        w.origin.write("a.txt", format!("{message}\n"));
+        w.env.git(&w.origin.work, &["add", "-A"]);
+        let key = format!("user.signingkey={user}");
+        w.env
+            .git(&w.origin.work, &["-c", &key, "commit", "-q", "-S", "-m", message]);
+        w.origin.push();
+        w.origin.work_head()
+    };
+
+    // Signed by a key the keyring does not hold: refused, nothing moved.
+    let base = w.head();
+    let bad = commit("mallory@elsewhere", "signed by mallory");
+    assert!(!gpg.trusts(&w, &keyring, &bad), "the oracle refuses it");
+    let snapshot = RepoSnapshot::take(&w.checkout);
+    let run = sync(&["--json"]);
+    run.expect_code(3);
+    let reason = run.json()["reason"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        reason.contains(&format!("commit {} is signed by OpenPGP key", &bad[..7]))
+            && reason.contains(&format!("which is not in {}", keyring.display())),
+        "{reason}"
+    );
+    snapshot.assert_unchanged(&w.checkout);
+    assert_eq!(w.head(), base);
+
+    // Signed by alice on top: trusted by the binary keyring, and by the armored one.
+    let good = commit("alice@ops", "signed by alice");
+    assert!(gpg.trusts(&w, &keyring, &good), "the oracle trusts it");
+    let run = sync(&["--json"]);
+    run.expect_code(0);
+    let record = run.json();
+    assert_eq!(record["outcome"], "updated", "{record}");
+    assert_eq!(record["signer"]["fingerprint"], alice.as_str(), "{record}");
+    assert!(
+        record["signer"]["principal"]
+            .as_str()
+            .is_some_and(|p| p.contains("alice@ops")),
+        "{record}"
+    );
+    assert_eq!(w.head(), good);
+
+    let armored = w.env.path("trusted-true.pgp");
+    std::fs::write(
+        &config,
+        std::fs::read_to_string(&config)
+            .expect("config")
+            .replace(&keyring.display().to_string(), &armored.display().to_string()),
+    )
+    .expect("config");
+    let next = commit("alice@ops", "signed by alice again");
+    // gpgv reads binary keyrings only: the oracle checks against the same keys, exported binary.
+    assert!(gpg.trusts(&w, &keyring, &next));
+    sync(&[]).expect_code(0);
+    assert_eq!(w.head(), next);
+}

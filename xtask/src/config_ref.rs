@@ -9,7 +9,7 @@ use crate::error::{Result, bail};
 use crate::workspace;
 
 /// The structs of the file, each with where its keys live.
-const SECTIONS: [(&str, &str, &str); 7] = [
+const SECTIONS: [(&str, &str, &str); 8] = [
     ("Config", "", "Top level"),
     ("NotifyConfig", "notify.", "notify"),
     ("RepoConfig", "repos.NAME.", "repos.NAME"),
@@ -24,6 +24,11 @@ const SECTIONS: [(&str, &str, &str); 7] = [
         "ValidateConfig",
         "validate.",
         "validate (top level, or repos.NAME.validate for one repo)",
+    ),
+    (
+        "VerifyConfig",
+        "verify.",
+        "verify (top level, or repos.NAME.verify for one repo)",
     ),
 ];
 
@@ -126,7 +131,9 @@ fn kind(source: &str, ty: &str) -> (String, bool) {
         "Vec<String>" => "list of strings".to_owned(),
         "BTreeMap<String, RepoConfig>" => "mapping of repo names to repo entries".to_owned(),
         "Vec<StackEntry>" => "list: globs of stack directories, or stacks with options".to_owned(),
-        "NotifyConfig" | "MirrorConfig" | "InputsConfig" | "ValidateConfig" => "mapping (below)".to_owned(),
+        "NotifyConfig" | "MirrorConfig" | "InputsConfig" | "ValidateConfig" | "VerifyConfig" => {
+            "mapping (below)".to_owned()
+        }
         other => {
             let name = other.rsplit("::").next().unwrap_or(other);
             match variants(source, name) {
@@ -140,18 +147,32 @@ fn kind(source: &str, ty: &str) -> (String, bool) {
     (text, required)
 }
 
-/// The snake_case values of `pub enum NAME` in config.rs.
+/// The values of `pub enum NAME` in config.rs, as serde spells them (snake_case, or
+/// kebab-case where the enum says `rename_all = "kebab-case"`).
 fn variants(source: &str, name: &str) -> Option<Vec<String>> {
     let start = format!("pub enum {name} {{");
-    let body = &source[source.find(&start)? + start.len()..];
+    let at = source.find(&start)?;
+    let body = &source[at + start.len()..];
     let body = &body[..body.find("\n}")?];
     let values = body
         .lines()
         .map(str::trim)
         .filter(|l| !l.starts_with("//") && !l.starts_with('#') && !l.is_empty())
-        .map(|l| snake(l.trim_end_matches(',')))
+        .map(|l| spelled(source, at, l.trim_end_matches(',')))
         .collect();
     Some(values)
+}
+
+/// `variant` as serde spells it, for the enum declared at `at`: its attribute line (just
+/// above) says kebab-case or, by default here, snake_case.
+fn spelled(source: &str, at: usize, variant: &str) -> String {
+    let attributes = source[..at].rsplit("\n\n").next().unwrap_or_default();
+    let snake = snake(variant);
+    if attributes.contains("rename_all = \"kebab-case\"") {
+        snake.replace('_', "-")
+    } else {
+        snake
+    }
 }
 
 /// The `#[default]` value of an enum, `false` for a flag, `[]` for a list.
@@ -174,7 +195,7 @@ fn enum_default(source: &str, name: &str) -> Option<String> {
     let body = &source[source.find(&start)? + start.len()..];
     let after = &body[body.find("#[default]")? + "#[default]".len()..];
     let variant = after.lines().map(str::trim).find(|l| !l.is_empty())?;
-    Some(snake(variant.trim_end_matches(',')))
+    Some(spelled(source, source.find(&start)?, variant.trim_end_matches(',')))
 }
 
 fn snake(name: &str) -> String {

@@ -40,11 +40,11 @@ fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
             config
                 .repos
                 .iter()
-                .map(|(name, repo)| Target::configured(name, repo))
+                .map(|(name, repo)| Target::in_config(name, repo, &config))
                 .collect()
         }
         Some(text) if looks_like_path(text) => vec![Target::from_path(&PathBuf::from(text), &config)?],
-        Some(name) => vec![Target::configured(name, config.repo(name)?)],
+        Some(name) => vec![Target::in_config(name, config.repo(name)?, &config)],
     };
     let reports: Vec<_> = targets.iter().map(|t| drift::check(t, &state, &options)).collect();
     let mut exit = reports.iter().map(|r| r.exit()).fold(Exit::Ok, |a, b| {

@@ -10,6 +10,7 @@
 //! - [`safe_fs`]: opening and creating files someone else controls, without following or blocking.
 //! - [`git`]: fetch, inspect, fast-forward and preserve, through gix.
 //! - [`sync`]: what `sync-repo` does to one repo, and to all of them.
+//! - [`trust`]: the trust gate: is a commit signed by a key this host trusts.
 //! - [`compose`]: what `apply-compose` does: stacks follow git, only the changed ones.
 //! - [`drift`]: what `drift-check` does: desired vs live state.
 //! - [`mirror`]: what `mirror-copy` does: a one-way copy to a backup place.
@@ -40,4 +41,5 @@ pub mod safe_fs;
 pub mod state;
 pub mod sync;
 pub mod time;
+pub mod trust;
 pub mod workers;

@@ -46,14 +46,14 @@ fn run(args: &Args) -> Result<Exit, Box<dyn std::error::Error>> {
         config
             .repos
             .iter()
-            .map(|(name, repo)| Target::configured(name, repo))
+            .map(|(name, repo)| Target::in_config(name, repo, &config))
             .collect()
     } else {
         let text = args.target.as_deref().unwrap_or_default();
         let mut target = if looks_like_path(text) {
             Target::from_path(&PathBuf::from(text), &config)
         } else {
-            Target::configured(text, config.repo(text)?)
+            Target::in_config(text, config.repo(text)?, &config)
         };
         if let Some(remote) = &args.remote {
             target.remote = Some(remote.clone());

@@ -272,3 +272,74 @@ fn with_recursion_a_submodule_behind_is_fixed_by_sync_repo() {
     host.assert_clean(&[]);
     assert_eq!(driftless_tests::git(&sub, &["rev-parse", "HEAD"]).trim(), new);
 }
+
+/// With `verify:`, a HEAD that is not signed by a trusted key is drift (someone moved the
+/// checkout by hand, or to a commit from before the gate); once sync-repo has moved it to a
+/// signed commit, the row says who signed it. `git verify-commit` is the oracle for both.
+#[test]
+fn a_head_not_signed_by_a_trusted_key_is_drift_until_sync_repo_moves_to_a_signed_commit() {
+    let host = Host::unsynced("");
+    let keys = host.env.path("keys");
+    std::fs::create_dir_all(&keys).expect("keys dir");
+    let key = keys.join("alice");
+    let out = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "alice", "-f"])
+        .arg(&key)
+        .output()
+        .expect("ssh-keygen");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let public = std::fs::read_to_string(key.with_extension("pub")).expect("pub");
+    let signers = host.env.path("allowed_signers");
+    std::fs::write(&signers, format!("alice@ops {public}")).expect("allowed_signers");
+    host.write_config(&format!("    verify:\n      allowed_signers: {}\n", signers.display()));
+    host.tool(&format!("sync-repo {REPO}")).expect_code(0);
+    let verify = |commit: &str| {
+        let config = format!("gpg.ssh.allowedSignersFile={}", signers.display());
+        driftless_tests::env::git_output(&host.checkout, &["-c", &config, "verify-commit", commit])
+            .status
+            .success()
+    };
+
+    let head = host.git(&["rev-parse", "HEAD"]).trim().to_owned();
+    assert!(!verify(&head), "the oracle does not trust the unsigned base");
+    let row = host.assert_drift(
+        &[],
+        "checkout",
+        "signature",
+        &format!("commit {} is not signed", &head[..7]),
+    );
+    assert!(row.fix().contains("log -1 --show-signature"), "{row:?}");
+
+    host.origin.write("a.txt", "signed\n");
+    host.env.git(&host.origin.work, &["add", "-A"]);
+    let signing_key = format!("user.signingkey={}", key.display());
+    host.env.git(
+        &host.origin.work,
+        &[
+            "-c",
+            "gpg.format=ssh",
+            "-c",
+            &signing_key,
+            "commit",
+            "-q",
+            "-S",
+            "-m",
+            "signed",
+        ],
+    );
+    host.origin.push();
+    host.tool(&format!("sync-repo {REPO}")).expect_code(0);
+    assert!(verify("HEAD"), "the oracle trusts the signed tip");
+    host.assert_clean(&[]);
+    let (_, items) = host.check_json(&[]);
+    let signature = items
+        .iter()
+        .find(|i| i["name"] == "signature")
+        .unwrap_or_else(|| panic!("no signature item in {items:?}"));
+    assert!(
+        signature["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("signed by alice@ops (SHA256:")),
+        "{signature}"
+    );
+}

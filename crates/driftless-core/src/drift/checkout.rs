@@ -54,6 +54,10 @@ pub fn check(target: &Target, state: &StateDir, options: &super::Options, report
         None => None,
     };
 
+    if let (Some(verify), Some(local)) = (&repo_cfg.verify, local) {
+        signature(&checkout, verify, local, &git, report);
+    }
+
     // Remote: fetch (objects only, no ref written; nothing at all when the tip is already here)
     // or the last fetched tracking ref.
     let remote = Remote::resolve(&checkout, repo_cfg.remote.as_deref(), &branch);
@@ -250,6 +254,42 @@ pub fn check(target: &Target, state: &StateDir, options: &super::Options, report
 /// (`sync`: the command that syncs this repo) the next sync-repo run moves it, which is the fix
 /// shown. An unpopulated one is no drift: `git status` shows nothing for it either. No row at
 /// all for a repo without submodules.
+/// With `verify:`: whether HEAD is signed by a trusted key. sync-repo only moves a checkout to
+/// such a commit, so one that is not was moved by hand (or the trusted keys changed since).
+fn signature(
+    checkout: &Checkout,
+    verify: &crate::config::VerifyConfig,
+    head: gix::ObjectId,
+    git: &str,
+    report: &mut RepoReport,
+) {
+    let checked = crate::trust::Gate::load(verify).and_then(|gate| gate.check(&checkout.repo, head));
+    let (status, reason, fix, unverified) = match checked {
+        Ok(signer) => (
+            Status::Ok,
+            format!("HEAD is signed by {} ({})", signer.principal, signer.fingerprint),
+            None,
+            0.0,
+        ),
+        Err(err @ crate::trust::Error::Untrusted { .. }) => (
+            Status::Drift,
+            format!("HEAD is not trusted: {err}"),
+            Some(format!(
+                "{git} log -1 --show-signature   # who moved it; then move it back to a signed commit"
+            )),
+            1.0,
+        ),
+        Err(err) => (
+            Status::Unknown,
+            format!("cannot check HEAD's signature: {}", error_chain(&err)),
+            None,
+            1.0,
+        ),
+    };
+    report.push(Part::Checkout, "signature", status, reason, fix);
+    report.gauge("driftless_repo_head_unverified", &[], unverified);
+}
+
 fn submodules(checkout: &Checkout, git: &str, sync: Option<&str>, report: &mut RepoReport) {
     use crate::git::checkout::SubmoduleHead;
     let submodules = match checkout.submodules() {

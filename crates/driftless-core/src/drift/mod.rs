@@ -46,6 +46,13 @@ impl Target {
         }
     }
 
+    /// The configured repo `name`, with the config's top-level `verify:` when it has none.
+    pub fn in_config(name: &str, repo: &RepoConfig, config: &Config) -> Target {
+        let mut target = Target::configured(name, repo);
+        target.repo.verify = config.verify_for(repo).cloned();
+        target
+    }
+
     /// A checkout by path: its config entry if it has one, else only the checkout is checked.
     ///
     /// A path named on the command line that does not exist, or is neither a configured repo nor
@@ -56,7 +63,7 @@ impl Target {
             source,
         })?;
         if let Some(name) = config.repo_name_for_path(&canonical) {
-            return Ok(Target::configured(name, &config.repos[name]));
+            return Ok(Target::in_config(name, &config.repos[name], config));
         }
         if let Err(source) = crate::git::checkout::Checkout::open(&canonical) {
             return Err(Error::NotACheckout {
@@ -79,6 +86,7 @@ impl Target {
                 rollback: false,
                 inputs: Default::default(),
                 validate: Default::default(),
+                verify: None,
             },
         })
     }

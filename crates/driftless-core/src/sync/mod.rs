@@ -53,6 +53,9 @@ pub struct Target {
     /// `--recurse-submodules`), as `git pull --recurse-submodules` does.
     #[serde(default)]
     pub recurse_submodules: bool,
+    /// The trust gate (`verify:`): a new tip must be signed by a trusted key.
+    #[serde(default)]
+    pub verify: Option<crate::config::VerifyConfig>,
 }
 
 impl Target {
@@ -64,6 +67,15 @@ impl Target {
             remote: repo.remote.clone(),
             branch: repo.branch().to_owned(),
             recurse_submodules: repo.submodules == crate::config::Submodules::Recurse,
+            verify: repo.verify.clone(),
+        }
+    }
+
+    /// The configured repo `name`, with the config's top-level `verify:` when it has none.
+    pub fn in_config(name: &str, repo: &RepoConfig, config: &Config) -> Target {
+        Target {
+            verify: config.verify_for(repo).cloned(),
+            ..Target::configured(name, repo)
         }
     }
 
@@ -71,7 +83,7 @@ impl Target {
     /// is used, so a manual run shares the unit's lock and state.
     pub fn from_path(path: &Path, config: &Config) -> Target {
         if let Some(name) = config.repo_name_for_path(path) {
-            return Target::configured(name, &config.repos[name]);
+            return Target::in_config(name, &config.repos[name], config);
         }
         let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
         Target {
@@ -80,6 +92,8 @@ impl Target {
             remote: None,
             branch: crate::config::DEFAULT_BRANCH.to_owned(),
             recurse_submodules: false,
+            // The default gate is for every repo, configured or not.
+            verify: config.verify.clone(),
         }
     }
 }
@@ -162,6 +176,18 @@ fn record(target: &Target, state: &StateDir, options: &Options, report: &mut Rep
         } else {
             previous.as_ref().and_then(|p| p.last_update_at)
         },
+        // The checked-out commit keeps the signer verified when the checkout moved to it.
+        signer: match (&report.signer, &previous) {
+            (Some(signer), _) => Some(signer.clone()),
+            (None, Some(previous))
+                if previous.after.is_some()
+                    && previous.after.as_ref() == report.after.as_ref().or(report.before.as_ref()) =>
+            {
+                previous.signer.clone()
+            }
+            _ => None,
+        },
+        unverified_tip: report.unverified_tip.clone(),
         run,
     };
     if let Err(err) = state.write(&target.id, TOOL, &record) {
@@ -172,6 +198,17 @@ fn record(target: &Target, state: &StateDir, options: &Options, report: &mut Rep
     }
     if let Some(dir) = &options.metrics_dir {
         let run = record.run.metrics();
-        run.write(dir, &target.id, &run.metrics());
+        let mut metrics = run.metrics();
+        if target.verify.is_some() {
+            let failed = if record.unverified_tip.is_some() { 1.0 } else { 0.0 };
+            metrics
+                .family(
+                    "driftless_verify_failed",
+                    crate::metrics::Kind::Gauge,
+                    "1 when the last run refused a remote tip that is not signed by a trusted key.",
+                )
+                .sample("driftless_verify_failed", &[("repo", record.run.repo.as_str())], failed);
+        }
+        run.write(dir, &target.id, &metrics);
     }
 }

@@ -86,6 +86,12 @@ pub struct Report {
     pub changes: Vec<PathChange>,
     pub resolve: Vec<String>,
     pub preserved_ref: Option<String>,
+    /// Who signed the new tip, when the trust gate (`verify:`) checked it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<crate::trust::Signer>,
+    /// The remote tip the trust gate refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unverified_tip: Option<String>,
 }
 
 /// What the state directory keeps of the last run, for the other tools.
@@ -102,6 +108,13 @@ pub struct Record {
     pub remote_tip: Option<String>,
     /// The last run that moved the checkout.
     pub last_update_at: Option<u64>,
+    /// Who signed the checked-out commit, as the trust gate verified it when the checkout
+    /// moved there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<crate::trust::Signer>,
+    /// The remote tip the trust gate refused last (the checkout stayed where it was).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unverified_tip: Option<String>,
 }
 
 impl Report {
@@ -119,6 +132,8 @@ impl Report {
             changes: Vec::new(),
             resolve: Vec::new(),
             preserved_ref: None,
+            signer: None,
+            unverified_tip: None,
         }
     }
 
@@ -174,6 +189,12 @@ impl Report {
             .as_deref()
             .map(|r| format!("; local work preserved at {r}"))
             .unwrap_or_default();
+        let signed = match (&self.signer, self.outcome) {
+            (Some(signer), Outcome::Updated | Outcome::WouldUpdate) => {
+                format!(", signed by {} ({})", signer.principal, signer.fingerprint)
+            }
+            _ => String::new(),
+        };
         let submodules: String = match self.outcome {
             Outcome::Updated | Outcome::WouldUpdate => self
                 .changes
@@ -183,7 +204,7 @@ impl Report {
                 .collect(),
             _ => String::new(),
         };
-        format!("{}: {detail}{submodules}{preserved}", self.run.repo)
+        format!("{}: {detail}{signed}{submodules}{preserved}", self.run.repo)
     }
 
     pub(super) fn with_remote(mut self, remote: &Remote) -> Report {

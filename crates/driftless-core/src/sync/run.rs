@@ -148,11 +148,56 @@ impl Run<'_> {
             force: self.options.force,
         };
         let decision = decide::decide(&self.cmd, &observed);
+        let moves_to_tip = matches!(decision, Decision::FastForward { .. } | Decision::Force { .. }) && tip != local;
+        if moves_to_tip && let Some(refused) = self.gate(&mut report, local, tip) {
+            return refused;
+        }
         let report = execute(self, report, decision, local, tip, &modified);
         if fetched_new && !self.options.dry_run {
             self.consolidate_packs();
         }
         self.record_tip(tip, report)
+    }
+
+    /// The trust gate, before anything moves to `tip`: `None` lets the update go on (with the
+    /// signer in the report), `Some` is the run's end, a refusal with the worktree, index and
+    /// refs as they were.
+    fn gate(&self, report: &mut Report, local: ObjectId, tip: ObjectId) -> Option<Report> {
+        let config = self.target.verify.as_ref()?;
+        let checked =
+            crate::trust::Gate::load(config).and_then(|gate| gate.check_update(&self.checkout.repo, local, tip));
+        let err = match checked {
+            Ok(signer) => {
+                report.signer = Some(signer);
+                return None;
+            }
+            Err(err) => err,
+        };
+        let done = match &err {
+            crate::trust::Error::Untrusted { commit, .. } => {
+                let git = &self.cmd.git;
+                let signers = config
+                    .allowed_signers
+                    .as_deref()
+                    .map_or_else(|| "FILE".to_owned(), |p| shell_quote(&p.display().to_string()));
+                let mut refused = report.clone().refuse(
+                    err.to_string(),
+                    vec![
+                        format!(
+                            "{git} -c gpg.ssh.allowedSignersFile={signers} verify-commit {commit}   # see its signature"
+                        ),
+                        format!(
+                            "if the signer is trusted: add its key to {signers}; if not: revert the commit on the remote"
+                        ),
+                    ],
+                );
+                refused.unverified_tip = Some(tip.to_string());
+                refused
+            }
+            crate::trust::Error::Keys(_) | crate::trust::Error::Keyring(_) => report.clone().fail(Exit::Usage, &err),
+            crate::trust::Error::Object { .. } => report.clone().fail(Exit::Io, &err),
+        };
+        Some(done)
     }
 
     /// Merge the packs fetches left behind once there are too many ([`crate::git::pack::consolidate`]).

@@ -16,6 +16,7 @@ mod planted;
 mod refuse;
 mod submodules;
 mod transport;
+mod trust;
 mod update;
 
 use std::path::{Path, PathBuf};

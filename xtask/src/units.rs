@@ -18,18 +18,20 @@ const INSTALLED_BIN: &str = "/usr/local/bin/";
 /// Highest `systemd-analyze security --offline=true` exposure each service may have. The docker
 /// socket is root on the host, so apply-compose's sandbox can only guard against mistakes
 /// (docs/rollout.md, "Hardening").
-pub const EXPOSURE_TARGETS: [(&str, f64); 6] = [
+pub const EXPOSURE_TARGETS: [(&str, f64); 7] = [
     ("sync-repo@.service", 2.0),
     ("mirror-copy@.service", 2.0),
     ("drift-check@.service", 2.0),
     ("driftless-notify@.service", 2.0),
     ("driftless-resolved@.service", 2.0),
     ("apply-compose@.service", 2.5),
+    ("apply-compose-pull@.service", 2.5),
 ];
 
 /// What `systemctl enable` of an instance must link: (template, the `.wants` dir it lands in).
-const ENABLE_LINKS: [(&str, &str); 4] = [
+const ENABLE_LINKS: [(&str, &str); 5] = [
     ("sync-repo@.timer", "timers.target.wants"),
+    ("apply-compose-pull@.timer", "timers.target.wants"),
     ("mirror-copy@.timer", "timers.target.wants"),
     ("drift-check@.timer", "timers.target.wants"),
     (

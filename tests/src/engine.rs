@@ -15,6 +15,10 @@ use tempfile::TempDir;
 /// The image every test compose file uses (`pull_policy: never`: there is no registry).
 pub const IMAGE: &str = "localhost/bb:1";
 
+/// Where [`Engine::registry`] listens, inside the engine's network namespace: dockerd trusts
+/// registries on 127.0.0.0/8 over plain http without configuration.
+pub const REGISTRY: &str = "127.0.0.1:5000";
+
 /// How long dockerd gets to answer after it is started.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long one docker CLI call made by the harness may take.
@@ -27,6 +31,8 @@ const APPLETS: [&str; 10] = ["sh", "echo", "sleep", "env", "id", "wget", "cat", 
 pub struct Engine {
     dir: TempDir,
     child: Mutex<Option<Child>>,
+    /// The registry started by [`Engine::registry`], if it was.
+    registry: Mutex<Option<Child>>,
 }
 
 /// The engine shared by the tests of this process (nextest runs each test in its own process,
@@ -93,6 +99,7 @@ impl Engine {
         let engine = Engine {
             dir,
             child: Mutex::new(None),
+            registry: Mutex::new(None),
         };
         engine.link_compose_plugin()?;
         engine.spawn_dockerd(&dockerd, &ip)?;
@@ -277,10 +284,127 @@ impl Engine {
             .and_then(|t| t.trim().parse().ok())
     }
 
+    /// An image registry (Debian's `docker-registry`, filesystem storage in the engine's dir)
+    /// at [`REGISTRY`], started on first use and stopped with the engine. `None` with the reason
+    /// printed when it cannot be had (a panic under `CI=true`).
+    ///
+    /// What works here: dockerd runs in its own network namespace, so a registry on the host's
+    /// 127.0.0.1 is unreachable from it. The registry is started inside dockerd's namespace
+    /// instead (`nsenter --net=/proc/<dockerd pid>/ns/net docker-registry serve CFG`; nsenter
+    /// execs it, so the PID we hold is the registry's), and the engine reaches it at
+    /// 127.0.0.1:5000 as any insecure loopback registry. Only the engine (and `docker push`/
+    /// `pull` through it) can reach it; the test process cannot, which is why readiness is
+    /// probed by a pull through the engine.
+    pub fn registry(&self) -> Option<&'static str> {
+        require_service(self.start_registry()).map(|()| REGISTRY)
+    }
+
+    fn start_registry(&self) -> Result<(), String> {
+        let mut slot = self.registry.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_some() {
+            return Ok(());
+        }
+        let program =
+            which("docker-registry").ok_or("`docker-registry` is not installed (apt-get install docker-registry)")?;
+        let nsenter = which("nsenter").ok_or("`nsenter` is not installed (apt-get install util-linux)")?;
+        let pid = self.pid().ok_or("dockerd wrote no pidfile")?;
+        let config = self.path("registry.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {REGISTRY}\n  secret: driftless-tests\n",
+                self.path("registry").display()
+            ),
+        )
+        .map_err(|e| format!("write {}: {e}", config.display()))?;
+        let log = std::fs::File::create(self.path("registry.log")).map_err(|e| format!("create registry.log: {e}"))?;
+        let log_err = log.try_clone().map_err(|e| format!("dup registry.log: {e}"))?;
+        let mut child = Command::new(nsenter)
+            .arg(format!("--net=/proc/{pid}/ns/net"))
+            .arg(program)
+            .arg("serve")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            .process_group(0)
+            .spawn()
+            .map_err(|e| format!("cannot start docker-registry: {e}"))?;
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                let log = std::fs::read_to_string(self.path("registry.log")).unwrap_or_default();
+                return Err(format!("docker-registry exited at start ({status}): {log}"));
+            }
+            // Any answer but a refused connection (here: "manifest unknown") means it serves.
+            let probe = self.docker_output(&["pull", &format!("{REGISTRY}/driftless-probe:none")]);
+            let stderr = String::from_utf8_lossy(&probe.stderr);
+            if !stderr.contains("connection refused") {
+                break;
+            }
+            if start.elapsed() > START_TIMEOUT {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "docker-registry did not answer within {START_TIMEOUT:?}: {stderr}"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        *slot = Some(child);
+        Ok(())
+    }
+
+    /// A new image `name`: [`IMAGE`] plus a file `/marker` holding `marker`, so that each call
+    /// gives a distinct image id. Returns that id.
+    pub fn make_image(&self, name: &str, marker: &str) -> String {
+        let builder = format!("dl-make-image-{}", std::process::id());
+        let _ = self.docker_output(&["rm", "-f", &builder]);
+        self.docker(&[
+            "run",
+            "--name",
+            &builder,
+            IMAGE,
+            "sh",
+            "-c",
+            &format!("echo '{marker}' > /marker"),
+        ]);
+        self.docker(&["commit", &builder, name]);
+        self.docker(&["rm", "-f", &builder]);
+        self.image_id(name)
+    }
+
+    /// The id of the local image `name` (`sha256:...`).
+    pub fn image_id(&self, name: &str) -> String {
+        self.docker(&["image", "inspect", "--format", "{{.Id}}", name])
+            .trim()
+            .to_owned()
+    }
+
+    /// The id of the image container `name` was created from.
+    pub fn container_image(&self, name: &str) -> String {
+        self.docker(&["inspect", "--format", "{{.Image}}", name])
+            .trim()
+            .to_owned()
+    }
+
     /// Remove every container (busybox `sleep` as PID 1 ignores SIGTERM, so a dockerd stopping
     /// them itself would wait 10 s each), then stop dockerd: SIGTERM by the PID in its pidfile,
     /// and SIGKILL to the process group we started if it is still there after 15 s.
     pub fn stop(&self) {
+        // The registry runs in dockerd's network namespace: stopped first, by its PID.
+        if let Some(mut registry) = self.registry.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &registry.id().to_string()])
+                .stderr(Stdio::null())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline && matches!(registry.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = registry.kill();
+            let _ = registry.wait();
+        }
         let mut slot = self.child.lock().unwrap_or_else(|p| p.into_inner());
         let Some(mut child) = slot.take() else { return };
         if matches!(child.try_wait(), Ok(None)) {

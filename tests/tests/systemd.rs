@@ -233,7 +233,13 @@ fn units_on_a_real_user_manager() {
         }
     }
     let env_dropin = format!("[Service]\nEnvironment=DRIFTLESS_CONFIG={}\n", config.display());
-    for service in ["sync-repo@", "apply-compose@", "mirror-copy@", "drift-check@"] {
+    for service in [
+        "sync-repo@",
+        "apply-compose@",
+        "apply-compose-pull@",
+        "mirror-copy@",
+        "drift-check@",
+    ] {
         write(&unit_dir.join(format!("{service}.service.d/test.conf")), &env_dropin);
     }
     write(
@@ -659,7 +665,7 @@ fn cron_jobs() -> (Pairs, Pairs) {
     let mut jobs = Vec::new();
     for line in text.lines() {
         let (tag, line) = match line.split_once(' ') {
-            Some((tag, rest)) if ["#phase3", "#mirror", "#drift"].contains(&tag) => (tag.to_owned(), rest),
+            Some((tag, rest)) if ["#phase3", "#pull", "#mirror", "#drift"].contains(&tag) => (tag.to_owned(), rest),
             _ => ("sync".to_owned(), line),
         };
         if line.starts_with('#') || line.trim().is_empty() {
@@ -744,7 +750,11 @@ fn cron_lines_run_in_a_clean_environment() {
     let calls = root.join("compose-calls.log");
     write(
         &root.join("fake-compose.sh"),
-        &format!("#!/bin/sh\necho \"$*\" >> '{}'\nexit 0\n", calls.display()),
+        // `config --format json` (the #pull line reads each service's image) answers an empty model.
+        &format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\ncase \"$*\" in *'config --format json'*) echo '{{}}' ;; esac\nexit 0\n",
+            calls.display()
+        ),
     );
     chmod(&root.join("fake-compose.sh"), 0o755);
     std::fs::create_dir_all(root.join("backup")).expect("mkdir backup");
@@ -760,7 +770,7 @@ fn cron_lines_run_in_a_clean_environment() {
     let (env, jobs) = cron_jobs();
     assert_eq!(
         jobs.iter().map(|(tag, _)| tag.as_str()).collect::<Vec<_>>(),
-        ["sync", "#phase3", "#mirror", "#drift"]
+        ["sync", "#phase3", "#pull", "#mirror", "#drift"]
     );
     // What cron gives a job: the file's assignments, HOME and LOGNAME, nothing else. The test
     // adds where the binaries are and the config (cron would read /etc/driftless).
@@ -816,6 +826,10 @@ fn cron_lines_run_in_a_clean_environment() {
     assert!(
         std::fs::read_to_string(&calls).is_ok_and(|c| c.contains(" up -d")),
         "the phase 3 line applied the stack"
+    );
+    assert!(
+        std::fs::read_to_string(&calls).is_ok_and(|c| c.contains(" pull --ignore-buildable")),
+        "the pull line pulled the stack's images"
     );
     assert!(root.join("backup/stacks/web/.env").exists(), "the mirror line copied");
     // The hourly mirror line acts once a day: a second run within 24 h copies nothing.

@@ -24,7 +24,7 @@ const POSTINST: &str = "#!/bin/sh\nset -e\nif [ -d /run/systemd/system ]; then s
 const PRERM: &str = r#"#!/bin/sh
 set -e
 set -f
-UNITS="sync-repo@* apply-compose@* mirror-copy@* drift-check@* driftless-notify@* driftless-resolved@* driftless-synced@* driftless-hook.socket driftless-hook@*"
+UNITS="sync-repo@* apply-compose@* apply-compose-pull@* mirror-copy@* drift-check@* driftless-notify@* driftless-resolved@* driftless-synced@* driftless-hook.socket driftless-hook@*"
 if [ "$1" = remove ] && [ -d /run/systemd/system ]; then
   for unit in $(systemctl list-units --all --plain --no-legend $UNITS | awk '{print $1}') \
       $(systemctl list-unit-files --state=enabled --plain --no-legend $UNITS | awk '{print $1}'); do

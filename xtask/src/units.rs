@@ -26,11 +26,13 @@ pub const EXPOSURE_TARGETS: [(&str, f64); 7] = [
     ("driftless-resolved@.service", 2.0),
     ("driftless-hook@.service", 2.0),
     ("apply-compose@.service", 2.5),
+    ("apply-compose-pull@.service", 2.5),
 ];
 
 /// What `systemctl enable` of an instance must link: (template, the `.wants` dir it lands in).
 const ENABLE_LINKS: [(&str, &str); 5] = [
     ("sync-repo@.timer", "timers.target.wants"),
+    ("apply-compose-pull@.timer", "timers.target.wants"),
     ("mirror-copy@.timer", "timers.target.wants"),
     ("drift-check@.timer", "timers.target.wants"),
     ("driftless-hook.socket", "sockets.target.wants"),

@@ -12,9 +12,11 @@ Examples:
   apply-compose hub --stack grafana --force  re-apply one stack even if unchanged
   touch /srv/hub/stacks/loki/.driftless-hold  put a stack on hold: never touched
   apply-compose --validate .                 check the checkout's stacks before a push (CI, pre-commit)
+  apply-compose hub --pull                   pull images; re-create the services whose image changed
 
 Phase 3 under systemd (sync-repo triggers it after an update):
   systemctl enable apply-compose@observability-hub.service
+  systemctl enable --now apply-compose-pull@observability-hub.timer   # daily --pull
 
 When nothing changed, docker is not even started. Exit codes: 0 ok, 1 --validate found
 problems, 2 usage or config error, 3 refused (tracked inputs modified in the checkout), 65 a
@@ -44,7 +46,7 @@ pub struct Args {
     /// `FILE:LINE: message` per problem and a count; exits 1 on any problem. Without REPO|PATH:
     /// the configured repos, or the current directory when none has stacks. Needs no state
     /// directory, root or engine
-    #[arg(long, conflicts_with_all = ["force", "recreate", "allow_dirty"])]
+    #[arg(long, conflicts_with_all = ["force", "recreate", "allow_dirty", "pull"])]
     pub validate: bool,
 
     /// Apply the stacks of every configured repo
@@ -64,6 +66,14 @@ pub struct Args {
     /// --force
     #[arg(long)]
     pub recreate: bool,
+
+    /// Pull each stack's images (`compose pull`, with the files, project and env a normal apply
+    /// uses) and re-create only the services whose image changed, logging `SERVICE: old -> new`
+    /// image ids; stacks whose inputs changed are applied as usual, after the pull. Services
+    /// with `pull_policy: never`/`build` or a `build:` are not pulled. A normal run never pulls;
+    /// under systemd this is `apply-compose-pull@REPO.timer` (daily)
+    #[arg(long)]
+    pub pull: bool,
 
     /// Apply stacks whose tracked inputs are modified in the checkout (one-off manual runs)
     #[arg(long)]

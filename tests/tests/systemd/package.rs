@@ -119,6 +119,7 @@ fn enable_and_run(sd: &SystemManager, config: &str) {
             "enable",
             "mirror-copy@lab.timer",
             "drift-check@lab.timer",
+            "apply-compose-pull@lab.timer",
             "apply-compose@lab.service",
         ],
     );
@@ -161,6 +162,7 @@ fn nothing_enabled(sd: &SystemManager, before: &BTreeSet<String>, when: &str) {
             "mirror-copy@*",
             "drift-check@*",
             "apply-compose@*",
+            "apply-compose-pull@*",
         ],
     );
     assert_eq!(loaded.trim(), "", "{when}: units still active");

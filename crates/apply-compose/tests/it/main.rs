@@ -14,6 +14,7 @@ mod inputs;
 mod output;
 mod parsing;
 mod prune;
+mod pull;
 mod resolution;
 mod robustness;
 mod rollback;

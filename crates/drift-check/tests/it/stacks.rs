@@ -194,3 +194,44 @@ fn a_stack_started_by_hand_from_other_files_or_a_copy_of_its_directory_is_drift_
     host.run_fix(row.fix());
     host.assert_clean(&["--no-fetch"]);
 }
+
+#[test]
+fn an_image_pulled_by_hand_but_not_running_is_drift_naming_both_ids_until_apply_compose_pull() {
+    let Some(engine) = Engine::start() else { return };
+    let Some(registry) = engine.registry() else { return };
+    let image = format!("{registry}/web:1");
+    let old = engine.make_image(&image, "web v1");
+    engine.docker(&["push", "-q", &image]);
+    let host = host_with_stack(&engine);
+    host.origin.write(
+        "stacks/web/compose.yaml",
+        format!(
+            "services:\n  web:\n    image: {image}\n    command: [\"sleep\", \"3600\"]\n    stop_signal: SIGKILL\n"
+        ),
+    );
+    host.origin.commit("web from the registry");
+    host.tool(&format!("sync-repo {REPO}")).expect_code(0);
+    host.tool(&format!("apply-compose {REPO}")).expect_code(0);
+    host.assert_clean(&["--no-fetch"]);
+
+    // The registry gets a new image under the same tag; pulled by hand, not re-created.
+    let new = engine.make_image(&image, "web v2");
+    engine.docker(&["push", "-q", &image]);
+    engine.docker(&["tag", &old, &image]);
+    host.assert_clean(&["--no-fetch"]);
+    compose_by_hand(
+        &engine,
+        &host.checkout.join("stacks/web"),
+        &["pull"].map(std::ffi::OsStr::new),
+    );
+    assert_eq!(engine.image_id(&image), new);
+
+    let row = host.assert_drift(&["--no-fetch"], "stack", "web", "service web pulled but not running");
+    for id in [&old, &new] {
+        assert!(row.reason.contains(&id[7..19]), "{} missing: {row:?}", &id[7..19]);
+    }
+    assert!(row.fix().contains("--pull"), "{row:?}");
+    host.run_fix(row.fix());
+    host.assert_clean(&["--no-fetch"]);
+    assert_eq!(engine.container_image("web-web-1"), new);
+}

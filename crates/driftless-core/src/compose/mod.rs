@@ -6,6 +6,7 @@
 //! - [`model`]: which files a stack reads (the only compose YAML parser).
 //! - [`read`]: bounded reads of a stack's own files, special files refused.
 //! - [`runner`]: the real compose command.
+//! - [`images`]: which services run another image than their tag names now (`--pull`).
 //! - [`rollback`]: the last good revision of a stack whose apply failed (`rollback: true`).
 //! - [`validate`]: `--validate`, the checks a config repo runs before a push.
 //!
@@ -14,6 +15,7 @@
 //! docker. The digest of the last successful apply is kept in the state directory; a stack is
 //! applied when it differs, was never applied, or last failed.
 
+pub mod images;
 pub mod model;
 pub mod read;
 pub mod resolve;
@@ -113,6 +115,9 @@ pub struct Options {
     /// started by hand from other files or another directory carry those in their labels until
     /// they are re-created. Implies `force`.
     pub recreate: bool,
+    /// Pull each stack's images and re-create the services whose image changed (`--pull`).
+    /// Never on a normal run.
+    pub pull: bool,
     /// Only these stacks (project names); all when empty.
     pub only: Vec<String>,
     /// How long to wait for another run's lock.
@@ -131,6 +136,10 @@ pub enum Action {
     Applied,
     /// `--dry-run`: would be applied.
     WouldApply,
+    /// `--pull`: inputs unchanged, images pulled, the services whose image changed re-created.
+    Pulled,
+    /// `--pull --dry-run`: would pull the stack's images.
+    WouldPull,
     /// Inputs unchanged since the last successful apply.
     Unchanged,
     /// On hold: never touched.
@@ -158,6 +167,9 @@ pub struct StackReport {
     pub action: Action,
     pub reasons: Vec<String>,
     pub digest: Option<String>,
+    /// `--pull`: the services whose image changed, old and new image ids.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<images::ImageChange>,
 }
 
 /// The result for one repo: summary lines or one `--json` record.
@@ -354,6 +366,8 @@ fn run(
     };
     // Decide first; only touch docker if something has to change.
     let mut plan: Vec<(Stack, StackReport, BTreeMap<String, String>)> = Vec::new();
+    // `--pull`: unchanged stacks whose images to pull.
+    let mut pulls: Vec<(Stack, StackReport)> = Vec::new();
     for stack in stacks {
         let mut line = StackReport {
             stack: stack.project.clone(),
@@ -361,6 +375,7 @@ fn run(
             action: Action::Unchanged,
             reasons: Vec::new(),
             digest: None,
+            images: Vec::new(),
         };
         if stack.hold {
             line.action = Action::Held;
@@ -466,7 +481,11 @@ fn run(
                 if let Some(r) = record.stacks.get_mut(&stack.project) {
                     r.held = false;
                 }
-                report.stacks.push(line);
+                if options.pull {
+                    pulls.push((stack, line));
+                } else {
+                    report.stacks.push(line);
+                }
                 continue;
             }
         }
@@ -497,7 +516,7 @@ fn run(
         removed.push(project.clone());
     }
 
-    let needs_engine = !plan.is_empty() || (target.prune && !removed.is_empty());
+    let needs_engine = !plan.is_empty() || !pulls.is_empty() || (target.prune && !removed.is_empty());
     if needs_engine && !options.dry_run {
         options.compose.check_engine().map_err(|e| (e.exit(), e.into()))?;
     }
@@ -508,10 +527,28 @@ fn run(
         entry.dir = stack.dir.clone();
         entry.held = false;
         if options.dry_run {
+            if options.pull {
+                line.reasons.push(would_pull(&options.compose, &stack));
+            }
             report.stacks.push(line);
             continue;
         }
         entry.last_attempt_at = Some(now);
+        if options.pull {
+            // Pulled first, so the apply's `up` re-creates the services whose image changed too.
+            match pull(&options.compose, &stack) {
+                Ok(changes) => {
+                    line.reasons.extend(changes.iter().map(images::ImageChange::line));
+                    line.images = changes;
+                }
+                Err(err) => {
+                    line.action = Action::Failed;
+                    line.reasons.push(error_chain(&err));
+                    report.stacks.push(line);
+                    continue;
+                }
+            }
+        }
         match options.compose.up(&stack, options.recreate) {
             Ok(()) => {
                 entry.applied_digest = line.digest.clone();
@@ -540,6 +577,51 @@ fn run(
         report.stacks.push(line);
     }
 
+    for (stack, mut line) in pulls {
+        if options.dry_run {
+            line.action = Action::WouldPull;
+            line.reasons.push(would_pull(&options.compose, &stack));
+            report.stacks.push(line);
+            continue;
+        }
+        match pull(&options.compose, &stack) {
+            Ok(changes) if changes.is_empty() => {
+                line.reasons
+                    .push("every image is the one its tag names after the pull".into());
+            }
+            Ok(changes) => {
+                let services: Vec<String> = changes.iter().map(|c| c.service.clone()).collect();
+                match options.compose.recreate_services(&stack, &services) {
+                    Ok(()) => {
+                        line.action = Action::Pulled;
+                        line.reasons = changes.iter().map(images::ImageChange::line).collect();
+                        for change in &line.reasons {
+                            tracing::info!("[{}] re-created {change}", stack.project);
+                        }
+                    }
+                    Err(err) => {
+                        line.action = Action::Failed;
+                        line.reasons = changes.iter().map(images::ImageChange::line).collect();
+                        line.reasons.push(error_chain(&err));
+                        // The next tick applies the stack again (`last apply failed`), as
+                        // after any failed `up`.
+                        if let Some(entry) = record.stacks.get_mut(&stack.project) {
+                            entry.last_error = Some(error_chain(&err));
+                            entry.last_attempt_at = Some(crate::time::now_unix());
+                        }
+                    }
+                }
+                line.images = changes;
+            }
+            Err(err) => {
+                // The running containers are untouched: nothing to record.
+                line.action = Action::Failed;
+                line.reasons.push(error_chain(&err));
+            }
+        }
+        report.stacks.push(line);
+    }
+
     for project in removed {
         let dir = previous.stacks.get(&project).map(|r| r.dir.clone()).unwrap_or_default();
         let mut line = StackReport {
@@ -548,6 +630,7 @@ fn run(
             action: Action::Orphaned,
             reasons: Vec::new(),
             digest: None,
+            images: Vec::new(),
         };
         if !target.prune {
             line.reasons
@@ -572,6 +655,48 @@ fn run(
     }
     report.stacks.sort_by(|a, b| a.stack.cmp(&b.stack));
     Ok(record)
+}
+
+/// Pull `stack`'s images; the running services whose image is no longer the one its tag names,
+/// with both ids, each logged.
+fn pull(compose: &Compose, stack: &Stack) -> Result<Vec<images::ImageChange>, runner::Error> {
+    compose.pull(stack)?;
+    let wanted = compose.service_images(stack)?;
+    let containers = compose.containers(&stack.project)?;
+    // Looked up first, so an engine error is an error and not "no such image".
+    let mut ids = BTreeMap::new();
+    for want in wanted.values().filter(|w| w.pulled) {
+        if !ids.contains_key(&want.image) {
+            ids.insert(want.image.clone(), compose.image_id(&want.image)?);
+        }
+    }
+    let changes = images::stale(&containers, &wanted, true, |image| ids.get(image).cloned().flatten());
+    for change in &changes {
+        tracing::info!("[{}] pulled {} for {}", stack.project, change.image, change.line());
+    }
+    Ok(changes)
+}
+
+/// What `--pull --dry-run` would pull for `stack` (its model only: nothing is pulled).
+fn would_pull(compose: &Compose, stack: &Stack) -> String {
+    match compose.service_images(stack) {
+        Ok(wanted) => {
+            let pulled: Vec<String> = wanted
+                .iter()
+                .filter(|(_, w)| w.pulled)
+                .map(|(service, w)| format!("{service} ({})", w.image))
+                .collect();
+            if pulled.is_empty() {
+                "--pull: no service image to pull (pull_policy never/build, or built locally)".into()
+            } else {
+                format!(
+                    "would pull {} and re-create the services whose image changed",
+                    pulled.join(", ")
+                )
+            }
+        }
+        Err(err) => format!("would pull the stack's images ({})", error_chain(&err)),
+    }
 }
 
 /// Apply `stack`'s last good revision after its apply failed; the reason line saying how that went.

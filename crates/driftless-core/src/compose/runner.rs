@@ -1,8 +1,10 @@
 //! Runs the real compose (`docker compose`, `docker-compose` or `podman compose`) through duct.
 //! Its output goes to the log, each line prefixed with the stack's name.
 
+use std::collections::BTreeMap;
 use std::io::BufRead;
 
+use super::images::ServiceImage;
 use super::resolve::COMPOSE_ENV_VARS;
 use super::stacks::Stack;
 
@@ -59,6 +61,9 @@ pub struct Container {
     pub config_files: String,
     /// The `com.docker.compose.project.working_dir` label: the project directory it used.
     pub working_dir: String,
+    /// The `com.docker.compose.image` label: the id of the image it was created from (empty
+    /// for containers compose did not label).
+    pub image_id: String,
 }
 
 impl Default for Compose {
@@ -220,6 +225,7 @@ impl Compose {
                     config_hash: label("com.docker.compose.config-hash"),
                     config_files: label("com.docker.compose.project.config_files"),
                     working_dir: label("com.docker.compose.project.working_dir"),
+                    image_id: label("com.docker.compose.image"),
                 });
             }
         }
@@ -261,6 +267,95 @@ impl Compose {
                     .map(|(s, _)| s.to_owned())
             })
             .collect())
+    }
+
+    /// Each service's image as the stack's model names it (`config --format json`, which needs
+    /// no engine), and whether `compose pull` pulls it.
+    pub fn service_images(&self, stack: &Stack) -> Result<BTreeMap<String, ServiceImage>, Error> {
+        let mut args = self.project_args(stack);
+        args.extend(["config", "--format", "json"].map(String::from));
+        let extra: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = self.capture("config", &stack.project, &extra)?;
+        let model: serde_json::Value = serde_json::from_str(&out).map_err(|e| Error::Failed {
+            action: "config",
+            stack: stack.project.clone(),
+            code: 0,
+            message: format!("unexpected output: {e}"),
+        })?;
+        Ok(super::images::service_images(&model))
+    }
+
+    /// `compose pull --ignore-buildable` with the stack's files, project and env: the registry's
+    /// current image for every tag the stack names, skipping `pull_policy: never`/`build` (which
+    /// compose skips itself) and services it can build.
+    pub fn pull(&self, stack: &Stack) -> Result<(), Error> {
+        let mut args = self.project_args(stack);
+        args.extend(["pull", "--ignore-buildable"].map(String::from));
+        self.run("pull", &stack.project, &args, Some(stack))
+    }
+
+    /// Re-create exactly `services` of the stack (`up -d --no-deps --force-recreate SERVICE...`,
+    /// with the stack's `--wait`): after a pull, only the services whose image changed.
+    pub fn recreate_services(&self, stack: &Stack, services: &[String]) -> Result<(), Error> {
+        let mut args = self.project_args(stack);
+        args.extend(["up", "-d", "--no-deps", "--force-recreate"].map(String::from));
+        if let Some(timeout) = stack.wait {
+            args.push("--wait".into());
+            if let Some(timeout) = timeout {
+                args.push("--wait-timeout".into());
+                args.push(timeout.to_string());
+            }
+        }
+        args.extend(services.iter().cloned());
+        self.run("up", &stack.project, &args, Some(stack))
+    }
+
+    /// The id of the local image `image` names now (`image inspect`, through the engine's own
+    /// CLI: compose has no command for it); `None` when there is no such image locally.
+    pub fn image_id(&self, image: &str) -> Result<Option<String>, Error> {
+        let program = self.engine_program();
+        let args = ["image", "inspect", "--format", "{{.Id}}", image];
+        match without_compose_env(duct::cmd(program, args))
+            .stdout_capture()
+            .stderr_capture()
+            .unchecked()
+            .run()
+        {
+            Ok(out) if out.status.success() => {
+                Ok(Some(String::from_utf8_lossy(&out.stdout).trim().to_owned()).filter(|id| !id.is_empty()))
+            }
+            Ok(out) => {
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                if stderr.to_lowercase().contains("no such image") {
+                    Ok(None)
+                } else {
+                    Err(Error::Failed {
+                        action: "image inspect",
+                        stack: image.into(),
+                        code: out.status.code().unwrap_or(-1),
+                        message: last_line(&stderr),
+                    })
+                }
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Err(Error::Missing {
+                command: program.to_owned(),
+            }),
+            Err(err) => Err(Error::Failed {
+                action: "image inspect",
+                stack: image.into(),
+                code: -1,
+                message: err.to_string(),
+            }),
+        }
+    }
+
+    /// The engine's CLI beside compose: `podman` for `podman compose`, else `docker` (for
+    /// `docker compose`, `docker-compose` and wrapper scripts alike).
+    fn engine_program(&self) -> &str {
+        match self.command.as_slice() {
+            [program, sub, ..] if sub == "compose" && !program.ends_with("docker-compose") => program,
+            _ => "docker",
+        }
     }
 
     fn capture(&self, action: &'static str, stack: &str, extra: &[&str]) -> Result<String, Error> {

@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 
 use super::{Opened, Part, RepoReport, Status, Target, target_arg};
-use crate::compose::{self, model, stacks};
+use crate::compose::{self, images, model, stacks};
 use crate::redact::error_chain;
 use crate::state::StateDir;
 
@@ -80,12 +80,16 @@ pub fn check(target: &Target, opened: &Opened, state: &StateDir, options: &super
         match &engine {
             Err(err) => unknown = Some(error_chain(err)),
             Ok(()) => match live_problems(&options.compose, stack) {
-                Ok((found, elsewhere)) => {
-                    problems.extend(found);
-                    if elsewhere {
+                Ok(live) => {
+                    let only_images = problems.is_empty() && live.problems.len() == live.pulled.len();
+                    problems.extend(live.problems);
+                    if live.elsewhere || live.pulled.iter().any(|s| !s.pulled) {
                         // Compose keeps a container whose configuration is the same, labels
-                        // and all: only a re-create makes it the stack driftless applies.
+                        // and all: only a re-create makes it the stack driftless applies. The
+                        // same for a service `--pull` does not pull (`pull_policy: never`).
                         fix = format!("{apply} --stack {name} --recreate");
+                    } else if only_images && !live.pulled.is_empty() {
+                        fix = format!("{apply} --stack {name} --pull   # or --recreate");
                     }
                 }
                 Err(err) => unknown = Some(error_chain(&err)),
@@ -127,18 +131,29 @@ pub fn check(target: &Target, opened: &Opened, state: &StateDir, options: &super
     }
 }
 
-/// What differs between the stack and its containers, and whether some container was started
-/// from other files or another directory than the stack's.
-fn live_problems(
-    compose: &compose::runner::Compose,
-    stack: &stacks::Stack,
-) -> Result<(Vec<String>, bool), compose::runner::Error> {
+/// What differs between a stack and its containers.
+struct Live {
+    problems: Vec<String>,
+    /// Some container was started from other files or another directory than the stack's.
+    elsewhere: bool,
+    /// The services pulled but not running (a problem each), and whether `--pull` pulls them.
+    pulled: Vec<PulledService>,
+}
+
+struct PulledService {
+    pulled: bool,
+}
+
+/// What differs between the stack and its containers.
+fn live_problems(compose: &compose::runner::Compose, stack: &stacks::Stack) -> Result<Live, compose::runner::Error> {
     let desired = compose.config_hashes(stack)?;
     let containers = compose.containers(&stack.project)?;
     let mut problems = Vec::new();
     let elsewhere = loaded_elsewhere(stack, &containers);
     let found_elsewhere = !elsewhere.is_empty();
     problems.extend(elsewhere);
+    let (stale, pulled) = pulled_not_running(compose, stack, &containers)?;
+    problems.extend(stale);
     let mut recreate: Option<Vec<String>> = None;
     for (service, hash) in &desired {
         let mine: Vec<_> = containers.iter().filter(|c| c.service == *service).collect();
@@ -173,7 +188,54 @@ fn live_problems(
             ));
         }
     }
-    Ok((problems, found_elsewhere))
+    Ok(Live {
+        problems,
+        elsewhere: found_elsewhere,
+        pulled,
+    })
+}
+
+/// One problem per running service whose container's image is not the one its tag names
+/// locally now: a `docker pull` or `docker compose pull` by hand that nobody re-created.
+fn pulled_not_running(
+    compose: &compose::runner::Compose,
+    stack: &stacks::Stack,
+    containers: &[compose::runner::Container],
+) -> Result<(Vec<String>, Vec<PulledService>), compose::runner::Error> {
+    // Without labelled running containers there is nothing to compare, and no call to make.
+    if !containers
+        .iter()
+        .any(|c| c.state == "running" && !c.image_id.is_empty())
+    {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let wanted = compose.service_images(stack)?;
+    let mut ids = std::collections::BTreeMap::new();
+    for want in wanted.values() {
+        if !ids.contains_key(&want.image) {
+            ids.insert(want.image.clone(), compose.image_id(&want.image)?);
+        }
+    }
+    let stale = images::stale(containers, &wanted, false, |image| ids.get(image).cloned().flatten());
+    let problems = stale
+        .iter()
+        .map(|c| {
+            format!(
+                "service {} pulled but not running: its container runs image {}, while {} names {} locally",
+                c.service,
+                images::short_id(&c.old),
+                c.image,
+                images::short_id(&c.new)
+            )
+        })
+        .collect();
+    let pulled = stale
+        .iter()
+        .map(|c| PulledService {
+            pulled: wanted.get(&c.service).is_some_and(|w| w.pulled),
+        })
+        .collect();
+    Ok((problems, pulled))
 }
 
 /// One problem per set of files and directory the stack's containers were started from (their

@@ -18,7 +18,7 @@ const INSTALLED_BIN: &str = "/usr/local/bin/";
 /// Highest `systemd-analyze security --offline=true` exposure each service may have. The docker
 /// socket is root on the host, so apply-compose's sandbox can only guard against mistakes
 /// (docs/rollout.md, "Hardening").
-pub const EXPOSURE_TARGETS: [(&str, f64); 7] = [
+pub const EXPOSURE_TARGETS: [(&str, f64); 8] = [
     ("sync-repo@.service", 2.0),
     ("mirror-copy@.service", 2.0),
     ("drift-check@.service", 2.0),
@@ -30,7 +30,7 @@ pub const EXPOSURE_TARGETS: [(&str, f64); 7] = [
 ];
 
 /// What `systemctl enable` of an instance must link: (template, the `.wants` dir it lands in).
-const ENABLE_LINKS: [(&str, &str); 5] = [
+const ENABLE_LINKS: [(&str, &str); 6] = [
     ("sync-repo@.timer", "timers.target.wants"),
     ("apply-compose-pull@.timer", "timers.target.wants"),
     ("mirror-copy@.timer", "timers.target.wants"),

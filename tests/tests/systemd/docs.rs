@@ -245,26 +245,29 @@ fn runnable_blocks_of_the_docs_run_on_the_installed_package() {
 
 /// Examples of `--help` that need a docker engine, which the container has not: they cannot run
 /// here (apply-compose's own tests run them against a private dockerd).
-const NEEDS_AN_ENGINE: [&str; 4] = [
+const NEEDS_AN_ENGINE: [&str; 5] = [
     "apply-compose observability-hub",
     "apply-compose /srv/lab",
     "apply-compose hub --dry-run",
     "apply-compose hub --stack grafana --force",
+    "apply-compose hub --pull",
 ];
 
 /// The commands of a tool's `--help`: its example lines (two spaces, then the command, then
 /// two or more spaces before the description), the `systemctl`/`journalctl` lines, and the
 /// command of a cron line (after its user field) or of an "Under systemd:" line.
 fn help_examples(help: &str) -> Vec<String> {
-    const STARTS: [&str; 8] = [
+    const STARTS: [&str; 10] = [
         "sync-repo ",
         "apply-compose ",
         "mirror-copy ",
         "drift-check",
         "driftless-notify ",
+        "driftless-hook ",
         "systemctl ",
         "journalctl ",
         "touch ",
+        "install ",
     ];
     let mut commands = Vec::new();
     for line in help.lines() {
@@ -306,10 +309,7 @@ fn help_examples_run(sd: &SystemManager) -> usize {
         let help = sd.run(tool, &["--help"]);
         assert!(help.status.success(), "{tool} --help");
         let examples = help_examples(&String::from_utf8_lossy(&help.stdout));
-        assert!(
-            examples.len() >= 3,
-            "{tool} --help: too few examples found: {examples:?}"
-        );
+        assert!(!examples.is_empty(), "{tool} --help: no example found");
         for example in examples {
             if NEEDS_AN_ENGINE.contains(&example.as_str()) {
                 continue;

@@ -34,6 +34,50 @@ const NO_FILES: [(&str, &[&str]); 6] = [
     ("driftless-hook", &["--listen", "--max-body", "--read-timeout"]),
 ];
 
+/// Names of what [`Fixture`]'s folder holds: a file-name completion would offer them.
+const FILES: [&str; 6] = ["4", "main", "24h", "notes.txt", "checkouts", "checkouts/"];
+
+/// A config naming two repos, and the folder TAB runs in, holding files whose names a
+/// file-name completion would offer ([`FILES`]).
+struct Fixture {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    config: PathBuf,
+    cwd: PathBuf,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = temp_dir("driftless-completions.");
+        let root = dir.path().canonicalize().expect("canonical temp dir");
+        let config = root.join("driftless.yaml");
+        std::fs::write(
+            &config,
+            "repos:\n  observability-hub:\n    path: /srv/observability-hub\n  lab:\n    path: /srv/lab\n",
+        )
+        .expect("write config");
+        let cwd = root.join("work");
+        std::fs::create_dir_all(cwd.join("checkouts/hub")).expect("mkdir");
+        for file in ["4", "main", "24h", "notes.txt"] {
+            std::fs::write(cwd.join(file), "x").expect("write file");
+        }
+        Fixture {
+            _dir: dir,
+            root,
+            config,
+            cwd,
+        }
+    }
+}
+
+/// Ok when `shell` runs here; else why a test of its completion cannot.
+fn have_shell(shell: &str) -> Result<(), String> {
+    Command::new(shell)
+        .arg("--version")
+        .output()
+        .map_or(Err(format!("{shell} is missing (apt-get install {shell})")), |_| Ok(()))
+}
+
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -86,24 +130,11 @@ printf '%s\n' "${COMPREPLY[@]}"
 
 #[test]
 fn bash_offers_configured_repo_names_and_no_file_names_for_values() {
-    let dir = temp_dir("driftless-completions.");
-    let root = dir.path().canonicalize().expect("canonical temp dir");
-    let config = root.join("driftless.yaml");
-    std::fs::write(
-        &config,
-        "repos:\n  observability-hub:\n    path: /srv/observability-hub\n  lab:\n    path: /srv/lab\n",
-    )
-    .expect("write config");
-    // The folder TAB runs in holds files a file-name completion would offer.
-    let cwd = root.join("work");
-    std::fs::create_dir_all(cwd.join("checkouts/hub")).expect("mkdir");
-    for file in ["4", "main", "24h", "notes.txt"] {
-        std::fs::write(cwd.join(file), "x").expect("write file");
-    }
-    let files = ["4", "main", "24h", "notes.txt", "checkouts", "checkouts/"];
+    let fx = Fixture::new();
+    let (root, config, cwd) = (&fx.root, &fx.config, &fx.cwd);
 
     for tool in TOOLS {
-        let (offered, registered) = complete(&[tool, ""], &config, &cwd);
+        let (offered, registered) = complete(&[tool, ""], config, cwd);
         for name in ["observability-hub", "lab"] {
             assert!(
                 offered.iter().any(|o| o == name),
@@ -111,31 +142,31 @@ fn bash_offers_configured_repo_names_and_no_file_names_for_values() {
             );
         }
         assert!(
-            !offered.iter().any(|o| files.contains(&o.as_str())),
+            !offered.iter().any(|o| FILES.contains(&o.as_str())),
             "{tool} <TAB> offers file names: {offered:?}"
         );
         assert!(
             !registered.contains("-o default"),
             "{tool}: readline's file names would fill in for an empty answer: {registered}"
         );
-        let (offered, _) = complete(&[tool, "obs"], &config, &cwd);
+        let (offered, _) = complete(&[tool, "obs"], config, cwd);
         assert_eq!(offered, ["observability-hub"], "{tool} obs<TAB>");
         // A path gets folders, not repo names.
-        let (offered, _) = complete(&[tool, "./che"], &config, &cwd);
+        let (offered, _) = complete(&[tool, "./che"], config, cwd);
         assert_eq!(offered, ["./checkouts/"], "{tool} ./che<TAB>");
     }
     // `--config FILE` on the command line wins over DRIFTLESS_CONFIG.
     let other = root.join("other.yaml");
     std::fs::write(&other, "repos:\n  elsewhere:\n    path: /opt/elsewhere\n").expect("write config");
     let other_arg = other.display().to_string();
-    let (offered, _) = complete(&["sync-repo", "--config", &other_arg, ""], &config, &cwd);
+    let (offered, _) = complete(&["sync-repo", "--config", &other_arg, ""], config, cwd);
     assert!(offered.iter().any(|o| o == "elsewhere"), "{offered:?}");
     assert!(!offered.iter().any(|o| o == "lab"), "{offered:?}");
 
     for (tool, options) in NO_FILES {
         for option in options {
             for typed in ["", "m", "2"] {
-                let (offered, _) = complete(&[tool, option, typed], &config, &cwd);
+                let (offered, _) = complete(&[tool, option, typed], config, cwd);
                 assert!(offered.is_empty(), "{tool} {option} {typed}<TAB> offers {offered:?}");
             }
         }
@@ -177,28 +208,13 @@ fn fish_complete(line: &str, config: &Path, cwd: &Path) -> Vec<String> {
 
 #[test]
 fn fish_offers_configured_repo_names_and_no_file_names_for_values() {
-    let have_fish = Command::new("fish")
-        .arg("--version")
-        .output()
-        .map_or(Err("fish is missing (apt-get install fish)".to_owned()), |_| Ok(()));
-    let Some(()) = require_service(have_fish) else {
+    let Some(()) = require_service(have_shell("fish")) else {
         return;
     };
-    let dir = temp_dir("driftless-completions.");
-    let root = dir.path().canonicalize().expect("canonical temp dir");
-    let config = root.join("driftless.yaml");
-    std::fs::write(
-        &config,
-        "repos:\n  observability-hub:\n    path: /srv/observability-hub\n  lab:\n    path: /srv/lab\n",
-    )
-    .expect("write config");
-    let cwd = root.join("work");
-    std::fs::create_dir_all(&cwd).expect("mkdir");
-    for file in ["4", "main", "24h"] {
-        std::fs::write(cwd.join(file), "x").expect("write file");
-    }
+    let fx = Fixture::new();
+    let (config, cwd) = (&fx.config, &fx.cwd);
     for tool in TOOLS {
-        let offered = fish_complete(&format!("{tool} "), &config, &cwd);
+        let offered = fish_complete(&format!("{tool} "), config, cwd);
         for name in ["observability-hub", "lab"] {
             assert!(
                 offered.iter().any(|o| o == name),
@@ -206,13 +222,13 @@ fn fish_offers_configured_repo_names_and_no_file_names_for_values() {
             );
         }
         assert_eq!(
-            fish_complete(&format!("{tool} obs"), &config, &cwd),
+            fish_complete(&format!("{tool} obs"), config, cwd),
             ["observability-hub"]
         );
     }
     for (tool, options) in NO_FILES {
         for option in options {
-            let offered = fish_complete(&format!("{tool} {option} "), &config, &cwd);
+            let offered = fish_complete(&format!("{tool} {option} "), config, cwd);
             assert!(offered.is_empty(), "fish: {tool} {option} <TAB> offers {offered:?}");
         }
     }
@@ -256,32 +272,16 @@ fn zsh_complete(line: &str, config: &Path, cwd: &Path, sourced: Option<&str>) ->
 
 #[test]
 fn zsh_offers_configured_repo_names_on_the_first_tab_and_no_file_names_for_values() {
-    let have_zsh = Command::new("zsh")
-        .arg("--version")
-        .output()
-        .map_or(Err("zsh is missing (apt-get install zsh)".to_owned()), |_| Ok(()));
-    let Some(()) = require_service(have_zsh) else {
+    let Some(()) = require_service(have_shell("zsh")) else {
         return;
     };
-    let dir = temp_dir("driftless-completions.");
-    let root = dir.path().canonicalize().expect("canonical temp dir");
-    let config = root.join("driftless.yaml");
-    std::fs::write(
-        &config,
-        "repos:\n  observability-hub:\n    path: /srv/observability-hub\n  lab:\n    path: /srv/lab\n",
-    )
-    .expect("write config");
-    let cwd = root.join("work");
-    std::fs::create_dir_all(cwd.join("checkouts/hub")).expect("mkdir");
-    for file in ["4", "main", "24h", "notes.txt"] {
-        std::fs::write(cwd.join(file), "x").expect("write file");
-    }
-    let files = ["4", "main", "24h", "notes.txt", "checkouts", "checkouts/"];
+    let fx = Fixture::new();
+    let (config, cwd) = (&fx.config, &fx.cwd);
 
     // Each line is the first TAB of a fresh shell: autoloaded from fpath, the file must complete
     // then, not only register its completer for the next TAB.
     for tool in TOOLS {
-        let offered = zsh_complete(&format!("{tool} "), &config, &cwd, None);
+        let offered = zsh_complete(&format!("{tool} "), config, cwd, None);
         for name in ["observability-hub", "lab"] {
             assert!(
                 offered.iter().any(|o| o == name),
@@ -289,28 +289,28 @@ fn zsh_offers_configured_repo_names_on_the_first_tab_and_no_file_names_for_value
             );
         }
         assert!(
-            !offered.iter().any(|o| files.contains(&o.as_str())),
+            !offered.iter().any(|o| FILES.contains(&o.as_str())),
             "zsh: {tool} <TAB> offers file names: {offered:?}"
         );
         assert_eq!(
-            zsh_complete(&format!("{tool} obs"), &config, &cwd, None),
+            zsh_complete(&format!("{tool} obs"), config, cwd, None),
             ["observability-hub"],
             "zsh: {tool} obs<TAB>"
         );
         assert_eq!(
-            zsh_complete(&format!("{tool} ./che"), &config, &cwd, None),
+            zsh_complete(&format!("{tool} ./che"), config, cwd, None),
             ["./checkouts/"],
             "zsh: {tool} ./che<TAB>"
         );
     }
     // Sourced from a .zshrc, the same file registers and completes.
     assert_eq!(
-        zsh_complete("sync-repo obs", &config, &cwd, Some("sync-repo")),
+        zsh_complete("sync-repo obs", config, cwd, Some("sync-repo")),
         ["observability-hub"]
     );
     for (tool, options) in NO_FILES {
         for option in options {
-            let offered = zsh_complete(&format!("{tool} {option} "), &config, &cwd, None);
+            let offered = zsh_complete(&format!("{tool} {option} "), config, cwd, None);
             assert!(offered.is_empty(), "zsh: {tool} {option} <TAB> offers {offered:?}");
         }
     }

@@ -169,6 +169,37 @@ fn clean_home(home: &Path) {
     }
 }
 
+/// The tools under test, copied into `root/bin` where sdtest can run them; returns that folder.
+fn copy_tools(root: &Path) -> PathBuf {
+    let bin = root.join("bin");
+    std::fs::create_dir_all(&bin).expect("mkdir bin");
+    for tool in TOOLS {
+        std::fs::copy(bin_path(tool), bin.join(tool)).expect("copy binary");
+    }
+    bin
+}
+
+/// Every unit of units/, rewritten for user mode with the binaries in `bin`, into a clean
+/// `~sdtest/.config/systemd/user`; returns the guard that cleans the home afterwards (declare the
+/// manager after it) and that unit folder, for the test's drop-ins.
+fn install_user_units(home: &Path, bin: &Path) -> (HomeGuard, PathBuf) {
+    clean_home(home);
+    let guard = HomeGuard(home.to_path_buf());
+    let unit_dir = home.join(".config/systemd/user");
+    std::fs::create_dir_all(&unit_dir).expect("mkdir unit dir");
+    for entry in std::fs::read_dir(workspace_root().join("units"))
+        .expect("read units/")
+        .flatten()
+    {
+        let path = entry.path();
+        if path.is_file() {
+            let text = std::fs::read_to_string(&path).expect("read unit");
+            write(&unit_dir.join(entry.file_name()), &user_mode_unit(&text, bin));
+        }
+    }
+    (guard, unit_dir)
+}
+
 /// Removes what the test put in sdtest's home, after the manager (declared before it) stopped.
 struct HomeGuard(PathBuf);
 
@@ -192,11 +223,7 @@ fn units_on_a_real_user_manager() {
     chmod(&root, 0o755);
 
     // Binaries where sdtest can run them; repos and config owned by sdtest.
-    let bin = root.join("bin");
-    std::fs::create_dir_all(&bin).expect("mkdir bin");
-    for tool in TOOLS {
-        std::fs::copy(bin_path(tool), bin.join(tool)).expect("copy binary");
-    }
+    let bin = copy_tools(&root);
     let repos = Repos::new(&root, &["hub", "lab", "cat"]);
     let calls = root.join("compose-calls.log");
     write(
@@ -218,20 +245,7 @@ fn units_on_a_real_user_manager() {
     chown_user(&root);
 
     // The units, user mode, into ~sdtest/.config/systemd/user.
-    clean_home(&home);
-    let _home_guard = HomeGuard(home.clone());
-    let unit_dir = home.join(".config/systemd/user");
-    std::fs::create_dir_all(&unit_dir).expect("mkdir unit dir");
-    for entry in std::fs::read_dir(workspace_root().join("units"))
-        .expect("read units/")
-        .flatten()
-    {
-        let path = entry.path();
-        if path.is_file() {
-            let text = std::fs::read_to_string(&path).expect("read unit");
-            write(&unit_dir.join(entry.file_name()), &user_mode_unit(&text, &bin));
-        }
-    }
+    let (_home_guard, unit_dir) = install_user_units(&home, &bin);
     let env_dropin = format!("[Service]\nEnvironment=DRIFTLESS_CONFIG={}\n", config.display());
     for service in [
         "sync-repo@",

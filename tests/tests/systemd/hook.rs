@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 
 use driftless_tests::env::temp_dir;
 use driftless_tests::forge::free_port;
-use driftless_tests::{GitDaemon, bin_path, require_service};
+use driftless_tests::{GitDaemon, require_service};
 
 use super::manager::{self, Manager};
-use super::{HomeGuard, Repos, TOOLS, chmod, chown_user, clean_home, git, user_mode_unit, workspace_root, write};
+use super::{Repos, chmod, chown_user, copy_tools, git, install_user_units, write};
 
 const SECRET: &str = "hook-test-secret";
 
@@ -92,11 +92,7 @@ fn hook_on_a_real_user_manager() {
     let dir = temp_dir("driftless-hook.");
     let root = dir.path().canonicalize().expect("canonical temp dir");
     chmod(&root, 0o755);
-    let bin = root.join("bin");
-    std::fs::create_dir_all(&bin).expect("mkdir bin");
-    for tool in TOOLS {
-        std::fs::copy(bin_path(tool), bin.join(tool)).expect("copy binary");
-    }
+    let bin = copy_tools(&root);
     let repos = Repos::new(&root, &["hub", "lab"]);
     // The forge: git daemon serves origin.git (root's); the checkouts (sdtest's) fetch from it.
     let Some(daemon) = require_service(GitDaemon::start(&root)) else {
@@ -122,20 +118,7 @@ fn hook_on_a_real_user_manager() {
         chown_user(&root.join(path));
     }
 
-    clean_home(&home);
-    let _home_guard = HomeGuard(home.clone());
-    let unit_dir = home.join(".config/systemd/user");
-    std::fs::create_dir_all(&unit_dir).expect("mkdir unit dir");
-    for entry in std::fs::read_dir(workspace_root().join("units"))
-        .expect("units/")
-        .flatten()
-    {
-        let path = entry.path();
-        if path.is_file() {
-            let text = std::fs::read_to_string(&path).expect("read unit");
-            write(&unit_dir.join(entry.file_name()), &user_mode_unit(&text, &bin));
-        }
-    }
+    let (_home_guard, unit_dir) = install_user_units(&home, &bin);
     let port = free_port().expect("a free port");
     write(
         &unit_dir.join("driftless-hook.socket.d/test.conf"),

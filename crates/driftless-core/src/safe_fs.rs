@@ -42,6 +42,14 @@ pub fn open_regular(path: &Path) -> io::Result<File> {
     open_checked(path, false)
 }
 
+/// All of `file`, or `None` when it holds more than `max` bytes: at most `max + 1` bytes are
+/// read to tell, so an oversized (or endless) file is never read whole into memory.
+pub fn read_capped(file: impl io::Read, max: u64) -> io::Result<Option<Vec<u8>>> {
+    let mut bytes = Vec::new();
+    io::Read::read_to_end(&mut file.take(max + 1), &mut bytes)?;
+    Ok((bytes.len() as u64 <= max).then_some(bytes))
+}
+
 /// Like [`open_regular`], following symlinks: for files a tool must read as the tool it stands
 /// beside reads them (compose follows a symlinked compose or env file).
 pub fn open_regular_following(path: &Path) -> io::Result<File> {
@@ -126,6 +134,15 @@ pub fn random() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_capped_takes_up_to_the_limit_and_refuses_one_byte_more() -> io::Result<()> {
+        assert_eq!(read_capped(&b"12345"[..], 5)?, Some(b"12345".to_vec()));
+        assert_eq!(read_capped(&b"123456"[..], 5)?, None);
+        // An endless reader is cut at the limit, not read to its end.
+        assert_eq!(read_capped(io::repeat(b'x'), 1000)?, None);
+        Ok(())
+    }
 
     #[test]
     fn a_fifo_is_refused_without_blocking() {

@@ -3,7 +3,6 @@
 //! refused by its type, never opened for a blocking read), text at most [`MAX_TEXT`] bytes, and
 //! content hashed as a stream, never held whole in memory.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The largest compose or env file read (compose files are kilobytes).
@@ -25,16 +24,12 @@ pub fn text_if_exists(path: &Path) -> Result<Option<String>, Error> {
     let Some((file, _)) = open_regular(path)? else {
         return Ok(None);
     };
-    let mut bytes = Vec::new();
-    file.take(MAX_TEXT + 1)
-        .read_to_end(&mut bytes)
+    let bytes = crate::safe_fs::read_capped(file, MAX_TEXT)
         .map_err(|source| Error::Io {
             path: path.to_owned(),
             source,
-        })?;
-    if bytes.len() as u64 > MAX_TEXT {
-        return Err(Error::TooLarge { path: path.to_owned() });
-    }
+        })?
+        .ok_or_else(|| Error::TooLarge { path: path.to_owned() })?;
     Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
 }
 

@@ -6,7 +6,6 @@
 //! file is read only if it is a regular file, and at most [`MAX_SECRET`] bytes of it; trailing
 //! whitespace (the newline of `echo secret > file`) is not part of it.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The longest secret read; a longer file is refused rather than cut.
@@ -67,16 +66,12 @@ fn read(path: &Path) -> Result<Option<Vec<u8>>, Error> {
             });
         }
     };
-    let mut secret = Vec::new();
-    file.take(MAX_SECRET + 1)
-        .read_to_end(&mut secret)
+    let mut secret = crate::safe_fs::read_capped(file, MAX_SECRET)
         .map_err(|source| Error::Read {
             path: path.to_owned(),
             source,
-        })?;
-    if secret.len() as u64 > MAX_SECRET {
-        return Err(Error::TooLong { path: path.to_owned() });
-    }
+        })?
+        .ok_or_else(|| Error::TooLong { path: path.to_owned() })?;
     while secret.last().is_some_and(u8::is_ascii_whitespace) {
         secret.pop();
     }

@@ -2,7 +2,6 @@
 //! gpg do: a detached signature over the commit without its `gpgsig` header, by a key (or a
 //! bound subkey) of the configured keyring. A revoked key is not trusted.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use pgp::composed::{Deserializable, DetachedSignature, SignedPublicKey};
@@ -39,13 +38,9 @@ impl Keyring {
             source,
         };
         let file = crate::safe_fs::open_regular(path).map_err(read_err)?;
-        let mut bytes = Vec::new();
-        file.take(MAX_KEYRING_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map_err(read_err)?;
-        if bytes.len() as u64 > MAX_KEYRING_BYTES {
-            return Err(Error::TooLarge { path: path.to_owned() });
-        }
+        let bytes = crate::safe_fs::read_capped(file, MAX_KEYRING_BYTES)
+            .map_err(read_err)?
+            .ok_or_else(|| Error::TooLarge { path: path.to_owned() })?;
         let no_keys = |message: String| Error::NoKeys {
             path: path.to_owned(),
             message,

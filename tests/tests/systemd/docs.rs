@@ -60,24 +60,16 @@ fn command(line: &str) -> Option<String> {
 /// files differ, which is what it is run to show). `cmd` may start with the assignments of
 /// earlier lines of its block (`P=$(...)`).
 fn run(sd: &SystemManager, file: &str, cmd: &str, checkout: &str) {
-    let out = sd.run(
-        "env",
+    let out = admin_shell(
+        sd,
         &[
-            "-i",
-            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            "HOME=/root",
             &format!("R={checkout}"),
             "GIT_AUTHOR_NAME=admin",
             "GIT_AUTHOR_EMAIL=admin@host",
             "GIT_COMMITTER_NAME=admin",
             "GIT_COMMITTER_EMAIL=admin@host",
-            "SYSTEMD_PAGER=",
-            "bash",
-            "-o",
-            "pipefail",
-            "-c",
-            cmd,
         ],
+        cmd,
     );
     let code = out.status.code();
     let last = cmd.lines().last().unwrap_or_default();
@@ -95,6 +87,21 @@ fn run(sd: &SystemManager, file: &str, cmd: &str, checkout: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
     promised_state(sd, file, cmd);
+}
+
+/// `script` in bash, as an admin's root shell in the container runs it: a clean environment
+/// (root's PATH and HOME, no pager) plus `env` (`NAME=value`), and a pipeline fails when any
+/// command of it fails.
+fn admin_shell(sd: &SystemManager, env: &[&str], script: &str) -> std::process::Output {
+    let mut args = vec![
+        "-i",
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "HOME=/root",
+        "SYSTEMD_PAGER=",
+    ];
+    args.extend_from_slice(env);
+    args.extend(["bash", "-o", "pipefail", "-c", script]);
+    sd.run("env", &args)
 }
 
 /// What an enable --now or disable --now promises, checked on the units it names (after
@@ -319,19 +326,7 @@ fn help_examples_run(sd: &SystemManager) -> usize {
             } else {
                 example.clone()
             };
-            let out = sd.run(
-                "env",
-                &[
-                    "-i",
-                    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                    "HOME=/root",
-                    "SYSTEMD_PAGER=",
-                    "RCLONE_CONFIG_GDRIVE_TYPE=local",
-                    "bash",
-                    "-c",
-                    &cmd,
-                ],
-            );
+            let out = admin_shell(sd, &["RCLONE_CONFIG_GDRIVE_TYPE=local"], &cmd);
             let code = out.status.code();
             let allowed = code == Some(0) || (example.starts_with("drift-check") && code == Some(1));
             assert!(
